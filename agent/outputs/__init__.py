@@ -1,0 +1,1 @@
+"""Display outputs: one small module per kind, loaded only when configured."""

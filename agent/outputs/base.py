@@ -1,0 +1,44 @@
+"""The interface every display output implements, and the base of their config tables."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from agent.view import View
+
+
+class OutputConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True,
+                   tag_field="type"):
+    """Keys common to every `[[output]]` table; each kind subclasses it with `tag="<type>"`."""
+
+    name: str = ""
+    # Worker retry after a failed open/show: doubles from 0.1 s up to this cap.
+    retry_max_s: float = msgspec.field(default=0.5)
+
+
+class Output(Protocol):
+    """A display sink. The runtime calls open once, show per view change, close on stop.
+
+    show() may raise: the runtime counts the failure, calls close(), and after a backoff calls
+    open() and show() again with the newest view. Blocking I/O must not run on the event loop.
+    """
+
+    async def open(self) -> None:
+        """Acquire the device (idempotent after close)."""
+
+    async def show(self, view: View) -> None:
+        """Put this view on the display."""
+
+    async def close(self) -> None:
+        """Release the device; must not raise."""
+
+
+class OutputKind(Protocol):
+    """What a built-in output module or a `cost_agent.outputs` entry point provides."""
+
+    CONFIG: type[OutputConfig]
+
+    def create(self, config: OutputConfig) -> Output:
+        """Build an output from its validated config table."""

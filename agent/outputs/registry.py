@@ -1,0 +1,40 @@
+"""Finds the module behind an output `type`: built-ins by name, third parties by entry point."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import cast
+
+from agent.outputs.base import OutputKind
+
+ENTRY_POINT_GROUP = "cost_agent.outputs"
+
+# Imported only when configured, so a board without pyserial/gpiod never loads their code.
+BUILTIN: dict[str, str] = {
+    "file": "agent.outputs.file",
+    "console": "agent.outputs.console",
+    "serial": "agent.outputs.serial",
+    "gpio": "agent.outputs.gpio",
+    "exec": "agent.outputs.exec",
+}
+
+
+class UnknownOutput(LookupError):
+    """No built-in output and no installed plugin has this type name."""
+
+
+def load_kind(type_name: str) -> OutputKind:
+    """Import the module (or plugin object) that implements output `type_name`."""
+    module_name = BUILTIN.get(type_name)
+    if module_name is not None:
+        return cast(OutputKind, importlib.import_module(module_name))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == type_name:
+            kind = ep.load()
+            if not hasattr(kind, "CONFIG") or not hasattr(kind, "create"):
+                raise UnknownOutput(
+                    f"plugin {type_name!r} ({ep.value}) lacks CONFIG or create()")
+            return cast(OutputKind, kind)
+    known = sorted(set(BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    raise UnknownOutput(f"unknown output type {type_name!r} (known: {', '.join(known)})")

@@ -1,0 +1,79 @@
+"""The display view: what every output receives, serialized as fixed-name JSON."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Screen = Literal["price", "tariff", "charging", "idle", "finished", "unavailable"]
+Status = Literal["Running", "Idle", "Finished"]
+
+
+class Total(msgspec.Struct, frozen=True, gc=False):
+    """A money amount as sent (value at `decimals`) plus its display text."""
+
+    value: int
+    decimals: int
+    currency: str | None
+    text: str
+
+
+class NextPeriod(msgspec.Struct, frozen=True, gc=False):
+    """Prices that apply from `from` (a timestamp string as EVerest sent it, may be empty)."""
+
+    from_: str = msgspec.field(name="from")
+    prices: list[str] = msgspec.field(default_factory=list)
+
+
+class Estimate(msgspec.Struct, frozen=True, gc=False):
+    """The agent's own cost estimate from a local price structure (decimal string)."""
+
+    value: str
+    currency: str | None
+    text: str
+
+
+class View(msgspec.Struct, frozen=True, gc=False):
+    """Everything a display shows; equality ignores nothing, so compare with `same_content`."""
+
+    screen: Screen
+    link: Literal["up", "down"]
+    session_id: str | None = None
+    status: Status | None = None
+    total: Total | None = None
+    stale: bool = False
+    energy_wh: int | None = None
+    prices: list[str] = msgspec.field(default_factory=list)
+    idle_price: str | None = None
+    next_period: NextPeriod | None = None
+    message: str | None = None
+    language: str | None = None
+    qr_code: str | None = None
+    updated_at: str = ""
+    # Local pricing (be.ENERGISED structure): preview lines before a session, estimate during it.
+    preview: list[str] = msgspec.field(default_factory=list)
+    estimate: Estimate | None = None
+
+
+def same_content(a: View | None, b: View | None) -> bool:
+    """True when two views show the same thing (the update stamp is ignored)."""
+    if a is None or b is None:
+        return a is b
+    return msgspec.structs.replace(a, updated_at="") == msgspec.structs.replace(b, updated_at="")
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_view(view: View) -> bytes:
+    """The view as compact JSON bytes."""
+    return _encoder.encode(view)
+
+
+def energy_kwh_text(view: View) -> str:
+    """Energy as `12.345 kWh`, or an empty string when unknown."""
+    if view.energy_wh is None:
+        return ""
+    whole, frac = divmod(view.energy_wh, 1000)
+    return f"{whole}.{frac:03d} kWh"
