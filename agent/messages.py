@@ -1,0 +1,204 @@
+"""Typed messages of EVerest's session cost consumer API and one prebuilt decoder per topic.
+
+Schemas: everest-core docs/source/reference/EVerest_API (session_cost_consumer, session_cost,
+display_message, auth_consumer). Optional fields are UNSET when absent: EVerest omits them and
+never sends null, so null is rejected like any other wrong type. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from agent.currencies import CurrencyCode
+
+CostCategory = Literal["Energy", "Time", "FlatFee", "Other"]
+SessionStatus = Literal["Running", "Idle", "Finished"]
+MessageFormat = Literal["ASCII", "HTML", "URI", "UTF8", "QRCODE"]
+IdentifierType = Literal["IdToken", "SessionId", "TransactionId"]
+IdTokenType = Literal[
+    "Central", "eMAID", "MacAddress", "ISO14443", "ISO15693", "KeyCode", "Local", "NoAuthorization"
+]
+AuthorizationType = Literal["OCPP", "RFID", "Autocharge", "PlugAndCharge", "BankCard"]
+
+# No ISO 4217 currency has more than 4 minor digits; 18 keeps 10**decimals inside int64 range.
+Decimals = Annotated[int, Meta(ge=0, le=18)]
+# msgspec bounds must fit int64, so the uint64 ceiling is checked in decode().
+HeartbeatId = Annotated[int, Meta(ge=0)]
+HEARTBEAT_MAX: Final = 2**64 - 1
+TokenValue = Annotated[str, Meta(max_length=36)]
+
+# frozen: messages are shared by the display state; gc=False: no cycles to track.
+
+
+class MessageContent(msgspec.Struct, frozen=True, gc=False):
+    """One text in one language and format."""
+
+    content: str
+    format: MessageFormat | UnsetType = UNSET
+    language: str | UnsetType = UNSET
+
+
+class Currency(msgspec.Struct, frozen=True, gc=False):
+    """Currency code and the number of decimals the values use (both optional)."""
+
+    code: CurrencyCode | UnsetType = UNSET
+    decimals: Decimals | UnsetType = UNSET
+
+
+class MoneyAmount(msgspec.Struct, frozen=True, gc=False):
+    """An amount in units of 10**-decimals of the currency."""
+
+    value: int
+
+
+class Price(msgspec.Struct, frozen=True, gc=False):
+    """A unit price: amount plus the currency it is expressed in."""
+
+    currency: Currency
+    value: MoneyAmount
+
+
+class ChargingPriceComponent(msgspec.Struct, frozen=True, gc=False):
+    """Price of one cost category while charging."""
+
+    category: CostCategory | UnsetType = UNSET
+    price: Price | UnsetType = UNSET
+
+
+class IdlePrice(msgspec.Struct, frozen=True, gc=False):
+    """Idle fee per hour after a grace period."""
+
+    grace_minutes: int | UnsetType = UNSET
+    hour_price: Price | UnsetType = UNSET
+
+
+class NextPeriodPrice(msgspec.Struct, frozen=True, gc=False):
+    """Prices that start at `timestamp_from` (may be the empty string)."""
+
+    timestamp_from: str
+    charging_price: list[ChargingPriceComponent]
+    idle_price: IdlePrice | UnsetType = UNSET
+
+
+class SessionCostChunk(msgspec.Struct, frozen=True, gc=False):
+    """A part of the session cost; the session total is the sum of all chunks."""
+
+    timestamp_from: str | UnsetType = UNSET
+    timestamp_to: str | UnsetType = UNSET
+    metervalue_from: int | UnsetType = UNSET
+    metervalue_to: int | UnsetType = UNSET
+    cost: MoneyAmount | UnsetType = UNSET
+    category: CostCategory | UnsetType = UNSET
+
+
+class CustomIdToken(msgspec.Struct, frozen=True, gc=False):
+    """Additional free-form token information."""
+
+    value: TokenValue
+    type: Annotated[str, Meta(max_length=50)]
+
+
+class IdToken(msgspec.Struct, frozen=True, gc=False):
+    """An authorization token value and its type."""
+
+    value: TokenValue
+    type: IdTokenType
+    additional_info: list[CustomIdToken] | UnsetType = UNSET
+
+
+class ProvidedIdToken(msgspec.Struct, frozen=True, gc=False):
+    """The token that authorized the session (fields beyond the display's needs are ignored)."""
+
+    id_token: IdToken
+    authorization_type: AuthorizationType
+    request_id: int | UnsetType = UNSET
+    parent_id_token: IdToken | UnsetType = UNSET
+    connectors: list[Annotated[int, Meta(ge=1)]] | UnsetType = UNSET
+    prevalidated: bool | UnsetType = UNSET
+
+
+class DefaultPrice(msgspec.Struct, frozen=True, gc=False):
+    """Price text shown before any session (no amounts)."""
+
+    messages: list[MessageContent]
+
+
+class TariffMessage(msgspec.Struct, frozen=True, gc=False):
+    """Tariff text bound to a token (at authorization) or to a session/transaction."""
+
+    messages: list[MessageContent]
+    ocpp_transaction_id: str | UnsetType = UNSET
+    identifier_id: str | UnsetType = UNSET
+    identifier_type: IdentifierType | UnsetType = UNSET
+
+
+class SessionCost(msgspec.Struct, frozen=True, gc=False):
+    """Running or final cost of one session."""
+
+    session_id: str
+    currency: Currency
+    status: SessionStatus
+    id_tag: ProvidedIdToken | UnsetType = UNSET
+    cost_chunks: list[SessionCostChunk] | UnsetType = UNSET
+    idle_price: IdlePrice | UnsetType = UNSET
+    charging_price: list[ChargingPriceComponent] | UnsetType = UNSET
+    next_period: NextPeriodPrice | UnsetType = UNSET
+    message: list[MessageContent] | UnsetType = UNSET
+    qr_code: str | UnsetType = UNSET
+
+
+class Heartbeat(msgspec.Struct, frozen=True, gc=False):
+    """EVerest's heartbeat counter (uint64, wraps to 0)."""
+
+    id: int
+
+
+Message = DefaultPrice | TariffMessage | SessionCost | Heartbeat
+
+TOPICS: Final = ("default_price", "tariff_message", "session_cost", "heartbeat")
+Topic = Literal["default_price", "tariff_message", "session_cost", "heartbeat"]
+
+
+class DecodeError(Exception):
+    """A payload that does not match its topic's schema."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        super().__init__(f"{topic}: {reason}")
+        self.topic = topic
+        self.reason = reason
+
+
+_DECODERS: Final[dict[str, msgspec.json.Decoder[DefaultPrice | TariffMessage | SessionCost]]] = {
+    "default_price": msgspec.json.Decoder(DefaultPrice),
+    "tariff_message": msgspec.json.Decoder(TariffMessage),
+    "session_cost": msgspec.json.Decoder(SessionCost),
+}
+_HEARTBEAT: Final = msgspec.json.Decoder(HeartbeatId)
+_CHECK_TRUE: Final = b"true"
+_CHECK_FALSE: Final = b"false"
+
+
+def decode(topic: str, payload: bytes) -> Message:
+    """Decode a payload of `topic`; raises DecodeError (only) when it is not valid."""
+    try:
+        if topic == "heartbeat":
+            beat = _HEARTBEAT.decode(payload)
+            if beat > HEARTBEAT_MAX:
+                raise DecodeError(topic, "Expected `int` <= 2**64-1")
+            return Heartbeat(beat)
+        decoder = _DECODERS.get(topic)
+        if decoder is None:
+            raise DecodeError(topic, "unknown topic")
+        return decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(topic, str(exc)) from None
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError(topic, f"malformed JSON: {exc}") from None
+
+
+def encode_communication_check(alive: bool) -> bytes:
+    """The communication_check payload: JSON `true` to stay alive, `false` to stop checking."""
+    return _CHECK_TRUE if alive else _CHECK_FALSE

@@ -1,0 +1,102 @@
+"""Message text for the display: language choice, HTML to plain text, QR code links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from html.parser import HTMLParser
+
+import msgspec
+from msgspec import UNSET
+
+from agent.messages import MessageContent
+
+_LINK_FORMATS = frozenset({"URI", "QRCODE"})
+_BREAKING_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4"})
+
+
+class Chosen(msgspec.Struct, frozen=True, gc=False):
+    """The text and QR code picked from a message list, and the text's language."""
+
+    text: str | None = None
+    language: str | None = None
+    qr_code: str | None = None
+
+
+NOTHING = Chosen()
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        elif tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def fold_whitespace(text: str) -> str:
+    """Runs of whitespace become one space; ends are trimmed."""
+    return " ".join(text.split())
+
+
+@lru_cache(maxsize=256)
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: tags stripped, entities decoded, whitespace folded."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return fold_whitespace("".join(parser.parts))
+
+
+def _primary(tag: str) -> str:
+    return tag.split("-", 1)[0].split("_", 1)[0].strip().lower()
+
+
+def _pick(messages: Sequence[MessageContent], preferences: tuple[str, ...]) -> MessageContent:
+    for pref in preferences:
+        for msg in messages:
+            if msg.language is not UNSET and _primary(msg.language) == pref:
+                return msg
+    return messages[0]
+
+
+def _as_text(msg: MessageContent) -> str:
+    if msg.format == "HTML":
+        return html_to_text(msg.content)
+    return fold_whitespace(msg.content)
+
+
+def preferences(languages: Sequence[str]) -> tuple[str, ...]:
+    """Configured language tags reduced to lower-case primary subtags, in order."""
+    return tuple(_primary(lang) for lang in languages if lang.strip())
+
+
+def choose(messages: Sequence[MessageContent] | None, prefs: tuple[str, ...]) -> Chosen:
+    """The text in the preferred language (else the first), and a URI/QR code if any."""
+    if not messages:
+        return NOTHING
+    texts = [m for m in messages if m.format not in _LINK_FORMATS]
+    links = [m for m in messages if m.format in _LINK_FORMATS]
+    text = language = qr = None
+    if texts:
+        picked = _pick(texts, prefs)
+        text = _as_text(picked)
+        language = picked.language if picked.language is not UNSET else None
+    if links:
+        qr = _pick(links, prefs).content.strip() or None
+    return Chosen(text=text, language=language, qr_code=qr)
