@@ -1,0 +1,1 @@
+"""be.ENERGISED price structures: parsing, exact local cost calculation, pricing API client."""
