@@ -36,6 +36,10 @@ class StructureError(ValueError):
     """A Rate or priceStructure that cannot be priced; the message names the element."""
 
 
+class BadJsonError(StructureError):
+    """The document is not JSON at all (as opposed to JSON of the wrong shape)."""
+
+
 class Element(msgspec.Struct, rename="camel", kw_only=True):
     """One price interval: `intervalCosts` applies up to `intervalChange`."""
 
@@ -97,7 +101,7 @@ def load_rate(data: bytes) -> Rate:
     except msgspec.ValidationError as exc:
         raise StructureError(_where(exc, "")) from None
     except msgspec.DecodeError as exc:
-        raise StructureError(f"invalid JSON: {exc}") from None
+        raise BadJsonError(f"invalid JSON: {exc}") from None
     full = "priceStructure" in probe
     if not full and not {"energy", "time"} & probe.keys():
         raise StructureError("neither a Rate (priceStructure) nor a priceStructure (energy, time)")

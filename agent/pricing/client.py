@@ -1,0 +1,222 @@
+"""be.ENERGISED pricing API client: one GET per authorization, never blocking the loop.
+
+`GET <api_url>?evseId=..&tag_id=..` with the `x-api-token` header, stdlib
+urllib in a worker thread. Errors are classified (`timeout`, `http_status`,
+`bad_json`, `schema`, `network`, plus `token` for an unreadable token file and
+`persist` for a failed cache write), logged once each and counted in `stats`.
+The last good Rate is kept in `<state_dir>/pricing-rate.json` for offline use.
+The token never appears in a log line, an error text, `repr()` or the stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import logging
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlencode, urlsplit
+
+import msgspec
+
+from agent.pricing.settings import PricingConfig
+from agent.pricing.structure import BadJsonError, Rate, StructureError, load_rate
+
+log = logging.getLogger(__name__)
+
+CACHE_NAME = "pricing-rate.json"
+MAX_BODY = 1 << 20  # a Rate is a few kB; anything near 1 MiB is not one
+
+
+class PricingStats(msgspec.Struct, kw_only=True):
+    """Counters for the status file (no token, no tag ids)."""
+
+    requests: int = 0
+    ok: int = 0
+    errors: dict[str, int] = msgspec.field(default_factory=dict)
+    last_error_kind: str | None = None
+    last_error: str | None = None
+    last_ok_at: float | None = None
+    source: str | None = None  # where last_good came from: api, cache, structure_file
+
+
+class ApiError(Exception):
+    """A classified failure of one request."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would forward the x-api-token header to the new host."""
+
+    def redirect_request(  # noqa: PLR0917 - signature fixed by urllib
+            self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+            headers: Any, newurl: str) -> NoReturn:
+        """Turn every 3xx into an HTTPError."""
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused: {msg}",
+                                     headers, fp)
+
+
+class PricingClient:
+    """Fetches Rates for (evse_id, tag) and remembers the last good one."""
+
+    def __init__(self, config: PricingConfig, state_dir: Path) -> None:
+        self.config = config
+        self.stats = PricingStats()
+        self._cache = Path(state_dir) / CACHE_NAME
+        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._token = self._read_token()
+        self.last_good: Rate | None = self._load_initial()
+
+    def __repr__(self) -> str:
+        host = urlsplit(self.config.api_url).hostname or "-"
+        token = "set" if self._token else "unset"
+        return f"PricingClient(host={host!r}, evse_id={self.config.evse_id!r}, token={token})"
+
+    __str__ = __repr__
+
+    def stats_dict(self) -> dict[str, Any]:
+        """The counters as plain data for the status file."""
+        out: dict[str, Any] = msgspec.to_builtins(self.stats)
+        return out
+
+    def _read_token(self) -> str:
+        """The API token from token_file, whitespace stripped; '' when unavailable."""
+        if not self.config.api_url:
+            return ""
+        try:
+            return Path(self.config.token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            self._count("token", f"cannot read token_file {self.config.token_file}: "
+                                 f"{type(exc).__name__}")
+            return ""
+
+    def _load_initial(self) -> Rate | None:
+        """The cached API Rate (when the API is configured), else the local structure_file."""
+        if self.config.api_url:
+            rate = self._load_file(self._cache, "cache")
+            if rate is not None:
+                return rate
+        if self.config.structure_file:
+            return self._load_file(Path(self.config.structure_file), "structure_file")
+        return None
+
+    def _load_file(self, path: Path, source: str) -> Rate | None:
+        """Load a Rate file; log and return None if missing or invalid."""
+        try:
+            rate = load_rate(path.read_bytes())
+        except FileNotFoundError:
+            if source != "cache":
+                log.error("pricing: %s %s does not exist", source, path)
+            return None
+        except (OSError, StructureError) as exc:
+            log.error("pricing: ignoring %s %s: %s", source, path, self._scrub(str(exc)))
+            return None
+        self.stats.source = source
+        log.info("pricing: tariff loaded from %s %s", source, path)
+        return rate
+
+    async def fetch(self, tag_id: str) -> Rate | None:
+        """The Rate for (evse_id, tag_id) from the API, or None on any error."""
+        if not self.config.api_url:
+            return None
+        self.stats.requests += 1
+        if not self._token:
+            self._count("token", "no API token available")
+            return None
+        try:
+            # wait_for bounds the whole exchange; the socket timeout bounds the thread.
+            body = await asyncio.wait_for(asyncio.to_thread(self._get, tag_id),
+                                          timeout=self.config.timeout_s * 2)
+            rate = self._parse(body)
+        except ApiError as exc:
+            self._count(exc.kind, exc.detail)
+            return None
+        except TimeoutError:
+            self._count("timeout", f"no answer within {self.config.timeout_s} s")
+            return None
+        self.stats.ok += 1
+        self.stats.last_ok_at = time.time()
+        self.stats.source = "api"
+        self.last_good = rate
+        await asyncio.to_thread(self._persist, body)
+        return rate
+
+    def _parse(self, body: bytes) -> Rate:
+        """Decode a response body; classify failures as bad_json or schema."""
+        try:
+            return load_rate(body)
+        except BadJsonError as exc:
+            raise ApiError("bad_json", str(exc)) from None
+        except StructureError as exc:
+            raise ApiError("schema", str(exc)) from None
+
+    def _get(self, tag_id: str) -> bytes:
+        """Blocking GET (worker thread); raises ApiError with the failure kind."""
+        url = self.config.api_url
+        query = urlencode({"evseId": self.config.evse_id, "tag_id": tag_id})
+        url += ("&" if "?" in url else "?") + query
+        request = urllib.request.Request(url, headers={
+            "x-api-token": self._token, "Accept": "application/json",
+            "User-Agent": "cost-agent"})
+        try:
+            with self._opener.open(request, timeout=self.config.timeout_s) as response:
+                body: bytes = response.read(MAX_BODY + 1)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise ApiError("http_status", f"HTTP {exc.code}") from None
+        except TimeoutError:
+            raise ApiError("timeout", f"no answer within {self.config.timeout_s} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise ApiError("timeout",
+                               f"no answer within {self.config.timeout_s} s") from None
+            raise ApiError("network", self._scrub(str(exc.reason))) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise ApiError("network", self._scrub(f"{type(exc).__name__}: {exc}")) from None
+        if len(body) > MAX_BODY:
+            raise ApiError("bad_json", f"response larger than {MAX_BODY} bytes")
+        return body
+
+    def _persist(self, body: bytes) -> None:
+        """Write the raw Rate atomically (temp file, fsync, rename) for offline use."""
+        try:
+            self._cache.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".pricing-", dir=self._cache.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(body)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self._cache)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            dir_fd = os.open(self._cache.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # make the rename itself survive a power cut
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            self._count("persist", f"cannot write {self._cache}: {exc.strerror or exc}")
+
+    def _count(self, kind: str, detail: str) -> None:
+        """Count and log one error (token scrubbed, tag ids never included)."""
+        detail = self._scrub(detail)
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+        self.stats.last_error_kind = kind
+        self.stats.last_error = detail
+        log.warning("pricing API error (%s): %s", kind, detail)
+
+    def _scrub(self, text: str) -> str:
+        """Defense in depth: no library message may carry the token out."""
+        token = getattr(self, "_token", "")
+        return text.replace(token, "***") if token else text
