@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Mapping
 
 from agent.outputs.lineproto import FIELDS, Encoding, field_values, transliterate
-from agent.view import View
+from agent.view import Screen, View
 
 TERMINATOR = b"\xff\xff\xff"
 COMPONENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
@@ -42,7 +42,7 @@ def check_fields(fields: Mapping[str, str]) -> None:
                              "(e.g. t0 or page0.t0)")
 
 
-def check_pages(pages: Mapping[str, str]) -> None:
+def check_pages(pages: Mapping[Screen, str]) -> None:
     """Raise ValueError for a malformed page name."""
     for screen, page in pages.items():
         if not PAGE_RE.fullmatch(page):
@@ -77,12 +77,12 @@ def instruction(text: str, encoding: Encoding) -> bytes:
 class NextionEncoder:
     """Turns successive views into the instructions that update the display."""
 
-    def __init__(self, fields: Mapping[str, str], *, pages: Mapping[str, str] | None = None,
+    def __init__(self, fields: Mapping[str, str], *, pages: Mapping[Screen, str] | None = None,
                  encoding: Encoding = "ascii", separator: str = "\n") -> None:
         check_fields(fields)
         check_pages(pages or {})
         self.fields = dict(fields)
-        self.pages = dict(pages or {})
+        self.pages: dict[Screen, str] = dict(pages or {})
         self.encoding: Encoding = encoding
         self.separator = separator
         self._page: str | None = None

@@ -1,0 +1,266 @@
+"""Serial display output (`type = "serial"`): a character LCD/VFD (`line`) or a Nextion HMI.
+
+The device is opened with O_NOCTTY | O_NONBLOCK, switched to raw mode at the configured speed
+and framing (stdlib termios, no pyserial), and written with `loop.add_writer` until each frame
+is out; a lock keeps frames whole. A write or open failure (EIO, ENXIO, ENODEV, EBADF, a
+missing device, a write stalled longer than `write_timeout_s`) raises, so the runtime counts
+it, closes, and re-opens with backoff; `open()` makes the next frame a full re-sync.
+
+`PtyTap` is a pseudo-terminal standing in for a display (tests and the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import termios
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import msgspec
+
+from agent.outputs.base import OutputConfig
+from agent.outputs.lineproto import DEFAULT_TEMPLATE, Encoding, LineRenderer, check_template
+from agent.outputs.nextion import NextionEncoder, check_fields, check_pages
+from agent.view import Screen, View
+
+_PARITY = {"none": 0, "even": termios.PARENB, "odd": termios.PARENB | termios.PARODD}
+_CSIZE = {5: termios.CS5, 6: termios.CS6, 7: termios.CS7, 8: termios.CS8}
+
+
+def _latin1(key: str, text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"{key}: only characters U+0000..U+00FF (sent as bytes)") from None
+
+
+class SerialConfig(OutputConfig, frozen=True, tag="serial"):
+    """`[[output]] type = "serial"`; see docs/outputs.md."""
+
+    device: Annotated[str, msgspec.Meta(min_length=1)]
+    baudrate: Annotated[int, msgspec.Meta(gt=0)] = 9600
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Literal["none", "even", "odd"] = "none"
+    stopbits: Literal[1, 2] = 1
+    protocol: Literal["line", "nextion"] = "line"
+    encoding: Encoding = "ascii"
+    separator: str = "\n"
+    write_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    # protocol = "line"
+    template: str = DEFAULT_TEMPLATE
+    width: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    lines: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    pad: bool = False
+    eol: str = "\r\n"
+    clear: str = ""
+    # protocol = "nextion"
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+    pages: dict[Screen, str] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if getattr(termios, f"B{self.baudrate}", None) is None:
+            raise ValueError(f"baudrate: {self.baudrate} is not a speed this system supports")
+        _latin1("eol", self.eol)
+        _latin1("clear", self.clear)
+        if self.protocol == "nextion":
+            check_fields(self.fields)
+            check_pages(self.pages)
+            line_keys = {"template": self.template != DEFAULT_TEMPLATE, "width": self.width,
+                         "lines": self.lines, "pad": self.pad, "eol": self.eol != "\r\n",
+                         "clear": self.clear}
+            for key, is_set in line_keys.items():
+                if is_set:
+                    raise ValueError(f"{key}: only for protocol = \"line\"")
+        else:
+            check_template(self.template)
+            for key in ("fields", "pages"):
+                if getattr(self, key):
+                    raise ValueError(f"{key}: only for protocol = \"nextion\"")
+            if self.pad and self.width is None and self.lines is None:
+                raise ValueError("pad: needs width and/or lines")
+
+
+def configure_tty(fd: int, baudrate: int, bytesize: int = 8, parity: str = "none",
+                  stopbits: int = 1) -> None:
+    """Raw mode (no echo, no line editing, no output processing) at this speed and framing."""
+    iflag, oflag, cflag, lflag, _, _, cc = termios.tcgetattr(fd)
+    iflag &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+               | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON | termios.IXOFF
+               | termios.IXANY | termios.INPCK)
+    oflag &= ~termios.OPOST
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    cflag &= ~(termios.CSIZE | termios.PARENB | termios.PARODD | termios.CSTOPB
+               | getattr(termios, "CRTSCTS", 0))
+    cflag |= _CSIZE[bytesize] | _PARITY[parity] | termios.CREAD | termios.CLOCAL
+    if stopbits == 2:
+        cflag |= termios.CSTOPB
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+    speed = getattr(termios, f"B{baudrate}")
+    termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, speed, speed, cc])
+
+
+class SerialPort:
+    """A tty opened non-blocking; `write()` sends one whole frame without blocking the loop."""
+
+    def __init__(self, config: SerialConfig) -> None:
+        self.config = config
+        self._fd: int | None = None
+        self._lock = asyncio.Lock()
+
+    def open(self) -> None:
+        """Open and configure the device (raises OSError or termios.error)."""
+        self.close()
+        fd = os.open(self.config.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not os.isatty(fd):
+                raise OSError(errno.ENOTTY, "not a terminal device", self.config.device)
+            c = self.config
+            configure_tty(fd, c.baudrate, c.bytesize, c.parity, c.stopbits)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    async def write(self, data: bytes) -> None:
+        """Write all of `data`, waiting for the device as needed; frames never interleave."""
+        async with self._lock:
+            try:
+                await asyncio.wait_for(self._write_all(data), self.config.write_timeout_s)
+            except TimeoutError:
+                raise TimeoutError(f"{self.config.device}: write stalled for "
+                                   f"{self.config.write_timeout_s} s") from None
+
+    async def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        loop = asyncio.get_running_loop()
+        while view:
+            fd = self._fd
+            if fd is None:
+                raise OSError(errno.EBADF, "serial device is closed", self.config.device)
+            try:
+                view = view[os.write(fd, view):]
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            ready = loop.create_future()
+            loop.add_writer(fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(fd)
+
+    def close(self) -> None:
+        """Discard unsent output and close; never raises."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcflush(fd, termios.TCOFLUSH)  # so close() does not wait for a drain
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class SerialOutput:
+    """The Output for one serial display."""
+
+    def __init__(self, config: SerialConfig) -> None:
+        self.config = config
+        self.port = SerialPort(config)
+        self._render: Callable[[View], bytes]
+        self._nextion: NextionEncoder | None = None
+        c = config
+        if c.protocol == "nextion":
+            self._nextion = NextionEncoder(c.fields, pages=c.pages, encoding=c.encoding,
+                                           separator=c.separator)
+            self._render = self._nextion.encode
+        else:
+            self._render = LineRenderer(
+                c.template, width=c.width, lines=c.lines, encoding=c.encoding,
+                eol=c.eol.encode("latin-1"), clear=c.clear.encode("latin-1"), pad=c.pad,
+                separator=c.separator).frame
+
+    async def open(self) -> None:
+        """Open the device; the next show() re-syncs the whole display."""
+        self.port.open()
+        if self._nextion is not None:
+            self._nextion.reset()
+
+    async def show(self, view: View) -> None:
+        """Send the frame (line) or the changed fields (nextion) for this view."""
+        data = self._render(view)
+        if not data:
+            return
+        try:
+            await self.port.write(data)
+        except BaseException:
+            # The display may hold a partial frame: re-sync everything after the re-open.
+            if self._nextion is not None:
+                self._nextion.reset()
+            raise
+
+    async def close(self) -> None:
+        """Release the device."""
+        self.port.close()
+
+
+CONFIG = SerialConfig
+
+
+def create(config: SerialConfig) -> SerialOutput:
+    """Build the output from its validated config."""
+    return SerialOutput(config)
+
+
+class PtyTap:
+    """A pseudo-terminal standing in for a display: outputs write to `path`, we read `master`.
+
+    Keeps the slave side open so the master never sees EOF/EIO while an output re-opens.
+    Usage (demo): `tap = PtyTap(); config = tap.config(width=20, lines=4)`, give `config` to
+    the serial output, then `tap.watch(callback)` calls `callback(bytes)` for what arrives.
+    """
+
+    def __init__(self) -> None:
+        self.master, self._slave = os.openpty()
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self._slave)
+        self._watching = False
+
+    def config(self, **keys: object) -> SerialConfig:
+        """A validated serial config (line protocol unless told) writing to this pty."""
+        table: dict[str, object] = {"type": "serial", "device": self.path, **keys}
+        return msgspec.convert(table, SerialConfig)
+
+    def read(self) -> bytes:
+        """Whatever has arrived so far (b"" when nothing has)."""
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def watch(self, callback: Callable[[bytes], None]) -> None:
+        """Call `callback` from the running loop with each chunk the display receives."""
+        def ready() -> None:
+            data = self.read()
+            if data:
+                callback(data)
+        asyncio.get_running_loop().add_reader(self.master, ready)
+        self._watching = True
+
+    def close(self) -> None:
+        """Stop watching and close both sides."""
+        if self._watching:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().remove_reader(self.master)
+            self._watching = False
+        for fd in (self.master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
