@@ -123,19 +123,18 @@ def test_long_message_is_cut_in_the_environment_only(tmp_path: Path) -> None:
 
 
 def test_cancelled_run_is_killed_and_reaped(tmp_path: Path) -> None:
-    hook = script(tmp_path, 'echo $$ > "$1/shell.tmp"\nmv "$1/shell.tmp" "$1/shell"\n'
-                            "sleep 60\n")
+    hook = script(tmp_path, 'echo $$ > "$1/ready"\nsleep 60\n')
+    os.mkfifo(tmp_path / "ready")
 
-    async def main() -> None:
+    async def main() -> int:
         out = exec_output.create(cfg(argv=[hook, str(tmp_path)], timeout_s=60))
         task = asyncio.create_task(out.show(VIEW))
-        while not (tmp_path / "shell").exists():
-            await asyncio.sleep(0.01)
+        pid = int(await asyncio.to_thread((tmp_path / "ready").read_text))  # hook is running
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    asyncio.run(main())
-    assert gone(int((tmp_path / "shell").read_text()))
+        return pid
+    assert gone(asyncio.run(main()))
 
 
 def test_runs_are_sequential_and_each_sees_its_view(tmp_path: Path) -> None:
@@ -145,7 +144,7 @@ def test_runs_are_sequential_and_each_sees_its_view(tmp_path: Path) -> None:
         out = exec_output.create(cfg(argv=[hook, str(tmp_path)]))
         await out.open()
         for screen in ("price", "charging", "finished"):
-            await out.show(View(screen=screen, link="up"))  # type: ignore[arg-type]
+            await out.show(View(screen=screen, link="up"))
         await out.close()
     asyncio.run(main())
     assert (tmp_path / "log").read_text() == "price\ncharging\nfinished\n"
