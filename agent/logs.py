@@ -58,6 +58,8 @@ def setup(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # gmqtt narrates every connection at INFO; the agent logs what matters itself.
+    logging.getLogger("gmqtt").setLevel(max(logging.WARNING, root.level))
 
 
 def truncate(data: bytes | str, limit: int = 120) -> str:

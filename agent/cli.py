@@ -1,0 +1,126 @@
+"""Command line: `cost-agent run|check-config|simulate|demo|price`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from agent import __version__, logs
+from agent.config import Config, ConfigError, load
+
+log = logging.getLogger("agent")
+
+EXIT_CONFIG = 2
+
+
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop when it is installed (faster on small ARM cores), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return int(uvloop.run(main))
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser = argparse.ArgumentParser(prog="cost-agent", parents=[common],
+                                     description="EVerest session cost display agent")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", parents=[common], help="run the agent")
+    run.add_argument("--config", required=True, help="TOML configuration file")
+    check = sub.add_parser("check-config", parents=[common], help="validate a config file")
+    check.add_argument("path")
+    sim = sub.add_parser("simulate", parents=[common], help="play EVerest's side on a broker")
+    sim.add_argument("--config", help="take broker and module_id from this agent config")
+    sim.add_argument("--host", default=None)
+    sim.add_argument("--port", type=int, default=None)
+    sim.add_argument("--module-id", default=None)
+    sim.add_argument("--step", type=float, default=2.0, help="seconds between session steps")
+    sim.add_argument("--repeat", action="store_true", help="play sessions until interrupted")
+    demo = sub.add_parser("demo", parents=[common],
+                          help="private broker + simulator + agent on the console (~30 s)")
+    demo.add_argument("--step", type=float, default=2.0)
+    demo.add_argument("--serial-pty", action="store_true",
+                      help="also write the line protocol to a pseudo-terminal and print its path")
+    sub.add_parser("price", parents=[common], add_help=False,
+                   help="compute costs from a be.ENERGISED price structure (see price --help)")
+    return parser
+
+
+def _load(path: str) -> Config:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"cost-agent: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+async def _run(config: Config) -> int:
+    from agent.runtime import Agent
+
+    try:
+        agent = Agent(config)
+    except ConfigError as exc:
+        print(f"cost-agent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    agent.install_signal_handlers()
+    await agent.run()
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from agent.simulator import simulate
+
+    config = _load(args.config) if args.config else Config()
+    host = args.host or config.mqtt.host
+    port = args.port or config.mqtt.port
+    module_id = args.module_id or config.everest.module_id
+    return _run_loop(simulate(host, port, module_id, config.everest.topic_prefix,
+                              step_s=args.step, repeat=args.repeat))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from agent.demo import run_demo
+
+    if not args.serial_pty:
+        return _run_loop(run_demo(step_s=args.step))
+    from agent.demo_pty import PtyTap
+
+    with PtyTap() as tap:
+        print(f"demo: serial display on {tap.path} (watch it with: cat {tap.path})",
+              file=sys.stderr)
+        return _run_loop(run_demo(step_s=args.step, serial_device=tap.path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `cost-agent` console script."""
+    args_list = sys.argv[1:] if argv is None else argv
+    # `price` has its own argument parser (agent.pricing.cli): hand it everything after the word.
+    head = args_list[2:3] if args_list[:1] == ["--log-level"] else args_list[:1]
+    if head == ["price"]:
+        from agent.pricing.cli import main as price_main
+
+        logs.setup("warning")
+        return price_main(args_list[args_list.index("price") + 1:])
+    args = _parser().parse_args(args_list)
+    logs.setup(args.log_level)
+    if args.command == "check-config":
+        config = _load(args.path)
+        print(f"{args.path}: ok ({len(config.output)} output(s), "
+              f"module_id {config.everest.module_id})")
+        return 0
+    if args.command == "run":
+        return _run_loop(_run(_load(args.config)))
+    if args.command == "simulate":
+        return _simulate(args)
+    if args.command == "demo":
+        return _demo(args)
+    return EXIT_CONFIG

@@ -1,0 +1,157 @@
+"""Configuration: TOML decoded into frozen Structs (unknown keys rejected), one error line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from agent.display import DisplayConfig
+from agent.outputs.base import OutputConfig
+from agent.outputs.registry import UnknownOutput, load_kind
+from agent.pricing.settings import PricingConfig
+
+Seconds = Annotated[float, Meta(gt=0)]
+
+
+class ConfigError(Exception):
+    """Invalid configuration; str() is one line naming the key and the problem."""
+
+
+class EverestConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[everest]`: where EVerest's API module publishes."""
+
+    module_id: str = "session_cost_consumer"
+    topic_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.module_id or any(c in self.module_id for c in "/+#"):
+            raise ValueError("module_id must be non-empty without '/', '+' or '#'")
+        if any(c in self.topic_prefix for c in "+#"):
+            raise ValueError("topic_prefix must not contain MQTT wildcards")
+
+    def base(self) -> str:
+        """Topic base, e.g. `everest_api/1/session_cost_consumer/{module_id}/`."""
+        return f"{self.topic_prefix}everest_api/1/session_cost_consumer/{self.module_id}/"
+
+
+class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[mqtt.tls]`: CA bundle and optional client certificate."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+
+class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[mqtt]`: the broker EVerest uses."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=1, le=65535)] = 1883
+    username: str = ""
+    password_file: str = ""
+    tls: TlsConfig | None = None
+    client_id: Annotated[str, Meta(max_length=64)] = ""
+    keepalive_s: Annotated[int, Meta(ge=0, le=65535)] = 30
+    connect_timeout_s: Seconds = 5.0
+    reconnect_max_s: Seconds = 2.0
+    max_payload_bytes: Annotated[int, Meta(ge=64)] = 65536
+
+
+class WatchdogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[watchdog]`: communication check cadence and heartbeat supervision."""
+
+    communication_check_interval_s: Seconds = 2.0
+    heartbeat_timeout_s: Annotated[float, Meta(ge=0)] = 3.0
+
+
+class StatusConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[status]`: where and how often the status file is written (empty path: never)."""
+
+    path: str = "/run/cost-agent/status.json"
+    interval_s: Seconds = 5.0
+
+
+class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[state]`: persisted default price and last finished session (empty dir: none)."""
+
+    dir: str = "/var/lib/cost-agent"
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole validated configuration."""
+
+    everest: EverestConfig = msgspec.field(default_factory=EverestConfig)
+    mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
+    watchdog: WatchdogConfig = msgspec.field(default_factory=WatchdogConfig)
+    display: DisplayConfig = msgspec.field(default_factory=DisplayConfig)
+    status: StatusConfig = msgspec.field(default_factory=StatusConfig)
+    state: StateConfig = msgspec.field(default_factory=StateConfig)
+    pricing: PricingConfig | None = None
+    output: list[OutputConfig] = msgspec.field(default_factory=list)
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def _one_line(exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
+    match = _AT.match(str(exc))
+    msg, path = (match["msg"], match["path"] or "") if match else (str(exc), "")
+    key = (prefix + path).lstrip(".") or "(top level)"
+    return ConfigError(f"config key {key}: {' '.join(msg.split())}")
+
+
+def _outputs(tables: Any) -> list[OutputConfig]:
+    if not isinstance(tables, list):
+        raise ConfigError("config key output: must be an array of tables ([[output]])")
+    result: list[OutputConfig] = []
+    for i, table in enumerate(tables):
+        where = f"output[{i}]"
+        if not isinstance(table, dict) or not isinstance(table.get("type"), str):
+            raise ConfigError(f"config key {where}.type: missing (a string such as \"file\")")
+        try:
+            kind = load_kind(table["type"])
+            result.append(msgspec.convert(table, kind.CONFIG))
+        except UnknownOutput as exc:
+            raise ConfigError(f"config key {where}.type: {exc}") from None
+        except msgspec.ValidationError as exc:
+            raise _one_line(exc, where) from None
+        except ImportError as exc:
+            raise ConfigError(f"config key {where}.type: cannot load: {exc}") from None
+    return result
+
+
+def parse(text: str) -> Config:
+    """Validate TOML text; raises ConfigError."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config syntax: {exc}") from None
+    outputs = _outputs(raw.pop("output", []))
+    try:
+        config = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise _one_line(exc) from None
+    return msgspec.structs.replace(config, output=outputs)
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a config file; raises ConfigError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return parse(text)
+
+
+def read_secret(path: str, key: str) -> str:
+    """The stripped contents of a secret file; the error names the key, never the content."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config key {key}: cannot read {path}: "
+                          f"{exc.strerror if isinstance(exc, OSError) else 'not UTF-8'}") from None

@@ -1,0 +1,91 @@
+"""`cost-agent demo`: private mosquitto + simulated EVerest + the agent on a console display."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from pathlib import Path
+
+from agent.broker import Mosquitto
+from agent.config import Config, parse
+from agent.runtime import Agent
+from agent.simulator import Simulator
+
+log = logging.getLogger(__name__)
+
+DEMO_CONFIG = """
+[everest]
+module_id = "session_cost_consumer"
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+[watchdog]
+communication_check_interval_s = 2.0
+heartbeat_timeout_s = 3.0
+[display]
+languages = ["en"]
+tariff_hold_s = 60
+finished_hold_s = 120
+[status]
+path = "{tmp}/status.json"
+interval_s = 5.0
+[state]
+dir = "{tmp}/state"
+[[output]]
+type = "console"
+width = 30
+lines = 5
+[[output]]
+type = "file"
+path = "{tmp}/display.json"
+"""
+
+
+def demo_config(port: int, tmp: str, serial_device: str | None = None) -> Config:
+    """The demo's configuration; optionally also a line-protocol serial display on a pty."""
+    text = DEMO_CONFIG.format(port=port, tmp=tmp)
+    if serial_device:
+        text += (f'[[output]]\ntype = "serial"\ndevice = "{serial_device}"\n'
+                 'protocol = "line"\nwidth = 20\nlines = 4\nencoding = "ascii"\n')
+    return parse(text)
+
+
+async def run_demo(step_s: float = 2.0, serial_device: str | None = None) -> int:
+    """Play one session end to end (about 30 s at the default step); 0 when all went well."""
+    with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="cost-agent-demo-") as tmp:
+        config = demo_config(broker.port, tmp, serial_device)
+        agent = Agent(config)
+        agent.install_signal_handlers()
+        sim = Simulator("127.0.0.1", broker.port, config.everest.module_id,
+                        check_timeout_s=5.0)
+        agent_task = asyncio.create_task(agent.run(), name="agent")
+        beats: asyncio.Task[None] | None = None
+        try:
+            await sim.connect()
+            beats = asyncio.create_task(sim.heartbeats(), name="sim-heartbeats")
+            play = asyncio.create_task(sim.play(step_s), name="sim-play")
+            await asyncio.wait([play, agent_task], return_when=asyncio.FIRST_COMPLETED)
+            if not play.done():  # the agent was stopped by a signal
+                play.cancel()
+                return 130
+            await asyncio.sleep(min(step_s, 2.0))
+        finally:
+            agent.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await agent_task
+            await asyncio.sleep(0.2)  # let the final `false` reach the simulator
+            if beats is not None:
+                beats.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beats
+            await sim.close()
+        ok, text = sim.verdict()
+        shown = agent.view.screen if agent.view else None
+        final_false = sim.watch.received_false > 0
+        log.info("%s; final false %s; last screen %s", text,
+                 "received" if final_false else "MISSING", shown)
+        print(f"demo: {text}; final false {'received' if final_false else 'MISSING'}; "
+              f"display ended on '{shown}' (status file was {Path(tmp) / 'status.json'})")
+        return 0 if ok and final_false and shown == "finished" else 1

@@ -1,0 +1,98 @@
+"""`console` output: a framed rendering of the view on a terminal, like a character LCD."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from typing import Annotated
+
+from msgspec import Meta
+
+from agent.outputs.base import OutputConfig
+from agent.view import View, energy_kwh_text
+
+_TITLES = {"price": "PRICE", "tariff": "YOUR TARIFF", "charging": "CHARGING", "idle": "IDLE",
+           "finished": "THANK YOU", "unavailable": "UNAVAILABLE"}
+
+
+class ConsoleConfig(OutputConfig, tag="console", frozen=True):
+    """`[[output]] type = "console"`: what the demo shows."""
+
+    width: Annotated[int, Meta(ge=8, le=200)] = 20
+    lines: Annotated[int, Meta(ge=2, le=50)] = 4
+    stream: str = "stdout"
+
+
+CONFIG = ConsoleConfig
+
+
+def _body(view: View) -> list[str]:
+    rows: list[str] = []
+    if view.total is not None:
+        stale = " (stale)" if view.stale else ""
+        rows.append(view.total.text + stale)
+    if view.energy_wh is not None:
+        rows.append(energy_kwh_text(view))
+    if view.estimate is not None:
+        rows.append(f"est. {view.estimate.text}")
+    if view.screen in ("charging", "idle"):
+        rows.extend(view.prices)
+        if view.screen == "idle" and view.idle_price:
+            rows.append(f"idle {view.idle_price}")
+    if view.message:
+        rows.append(view.message)
+    if view.screen in ("price", "tariff"):
+        rows.extend(view.preview)
+    if view.qr_code:
+        rows.append(f"QR {view.qr_code}")
+    return rows
+
+
+def render(view: View, width: int = 20, lines: int = 4) -> str:
+    """The framed text block for `view`: a title row, then `lines` wrapped and cut rows."""
+    title = _TITLES[view.screen] + ("" if view.link == "up" else " !")
+    wrapped: list[str] = []
+    for row in _body(view):
+        wrapped.extend(textwrap.wrap(row, width) or [""])
+    body = (wrapped + [""] * lines)[:lines]
+    top = "+" + f" {title} ".center(width, "-")[:width] + "+"
+    rows = [top] + [f"|{row:<{width}}|" for row in body] + ["+" + "-" * width + "+"]
+    return "\n".join(rows) + "\n"
+
+
+class ConsoleOutput:
+    """Prints each changed view as a frame on stdout or stderr."""
+
+    def __init__(self, config: ConsoleConfig) -> None:
+        self.config = config
+        self._last = ""
+
+    async def open(self) -> None:
+        """Nothing to acquire."""
+        self._last = ""
+
+    async def show(self, view: View) -> None:
+        """Print the frame when it differs from the last one printed."""
+        frame = render(view, self.config.width, self.config.lines)
+        if frame == self._last:
+            return
+        stream = sys.stderr if self.config.stream == "stderr" else sys.stdout
+        # A terminal write can block (a paused pager, a full pipe): keep it off the loop.
+        await asyncio.to_thread(_write, stream, frame)
+        self._last = frame
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def _write(stream: object, text: str) -> None:
+    assert hasattr(stream, "write") and hasattr(stream, "flush")
+    stream.write(text)
+    stream.flush()
+
+
+def create(config: OutputConfig) -> ConsoleOutput:
+    """Build the output from its validated table."""
+    assert isinstance(config, ConsoleConfig)
+    return ConsoleOutput(config)

@@ -1,0 +1,49 @@
+"""`file` output: the view as JSON, replaced atomically, written only when it changed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.outputs.base import OutputConfig
+from agent.persist import write_atomic
+from agent.view import View, encode_view, same_content
+
+
+class FileConfig(OutputConfig, tag="file", frozen=True):
+    """`[[output]] type = "file"`."""
+
+    path: str = "/run/cost-agent/display.json"
+    # fsync each write: off by default, the file usually lives on tmpfs (/run).
+    durable: bool = False
+
+
+CONFIG = FileConfig
+
+
+class FileOutput:
+    """Writes the view JSON to a temp file and renames it over `path`."""
+
+    def __init__(self, config: FileConfig) -> None:
+        self.config = config
+        self._last: View | None = None
+
+    async def open(self) -> None:
+        """Nothing to acquire; the next show() writes unconditionally."""
+        self._last = None
+
+    async def show(self, view: View) -> None:
+        """Write the view unless the file already shows the same content."""
+        if same_content(view, self._last):
+            return
+        await asyncio.to_thread(write_atomic, self.config.path, encode_view(view) + b"\n",
+                                durable=self.config.durable)
+        self._last = view
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def create(config: OutputConfig) -> FileOutput:
+    """Build the output from its validated table."""
+    assert isinstance(config, FileConfig)
+    return FileOutput(config)

@@ -1,0 +1,171 @@
+"""Plays EVerest's side of the session cost consumer API against a broker (demo and tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv311
+
+log = logging.getLogger(__name__)
+
+RECEIPT_URL = "https://receipts.example.com/r/8F3A2C"
+
+
+def _texts(en: str, de: str) -> list[dict[str, str]]:
+    return [{"content": en, "language": "en", "format": "UTF8"},
+            {"content": de, "language": "de", "format": "UTF8"}]
+
+
+def session_cost(session_id: str, status: str, cost_value: int, energy_wh: int,
+                 **extra: Any) -> dict[str, Any]:
+    """An OCPP-style session_cost: one cumulative chunk, 3 decimals, no currency code."""
+    doc: dict[str, Any] = {
+        "session_id": session_id, "currency": {"decimals": 3}, "status": status,
+        "cost_chunks": [{"timestamp_from": "2026-11-21T09:00:00Z",
+                         "timestamp_to": "2026-11-21T09:30:00Z", "metervalue_from": 0,
+                         "metervalue_to": energy_wh, "cost": {"value": cost_value},
+                         "category": "Energy"}],
+        "charging_price": [
+            {"category": "Energy", "price": {"currency": {"decimals": 3},
+                                             "value": {"value": 390}}},
+            {"category": "FlatFee", "price": {"currency": {"decimals": 2},
+                                              "value": {"value": 50}}}],
+        "idle_price": {"grace_minutes": 30, "hour_price": {"currency": {"decimals": 2},
+                                                           "value": {"value": 600}}},
+    }
+    doc.update(extra)
+    return doc
+
+
+def scenario(step_s: float) -> list[tuple[float, str, dict[str, Any]]]:
+    """(delay before, topic, payload) for one session from price to receipt."""
+    sid = "demo-session-1"
+    steps: list[tuple[float, str, dict[str, Any]]] = [
+        (0.5, "default_price", {"messages": _texts("0.39 EUR/kWh + 0.50 EUR per session",
+                                                   "0,39 EUR/kWh + 0,50 EUR je Ladevorgang")}),
+        (step_s * 2, "tariff_message", {"identifier_id": "04A1B2C3", "identifier_type": "IdToken",
+                                        "messages": _texts("Your tariff: 0.35 EUR/kWh",
+                                                           "Ihr Tarif: 0,35 EUR/kWh")}),
+    ]
+    for i in range(1, 7):
+        energy = i * 1800
+        steps.append((step_s, "session_cost",
+                      session_cost(sid, "Running", 500 + energy * 390 // 1000, energy)))
+    energy = 6 * 1800
+    total = 500 + energy * 390 // 1000
+    steps.append((step_s, "session_cost", session_cost(sid, "Idle", total, energy)))
+    steps.append((step_s * 2, "session_cost", session_cost(sid, "Idle", total, energy)))
+    steps.append((step_s, "session_cost", session_cost(
+        sid, "Finished", total, energy, qr_code=RECEIPT_URL,
+        message=_texts(f"Total {total // 1000}.{total % 1000 // 10:02d} EUR. Thank you!",
+                       f"Gesamt {total // 1000},{total % 1000 // 10:02d} EUR. Danke!"))))
+    return steps
+
+
+class CheckWatch(msgspec.Struct):
+    """What the simulator saw of the agent's communication_check."""
+
+    received_true: int = 0
+    received_false: int = 0
+    late: int = 0
+    longest_gap_s: float = 0.0
+    last_true_at: float | None = None
+
+
+class Simulator:
+    """EVerest stand-in: heartbeats every second, a scripted session, communication check watch."""
+
+    def __init__(self, host: str, port: int, module_id: str, topic_prefix: str = "",
+                 heartbeat_s: float = 1.0, check_timeout_s: float = 5.0) -> None:
+        self.host, self.port = host, port
+        self.base = f"{topic_prefix}everest_api/1/session_cost_consumer/{module_id}/"
+        self.heartbeat_s = heartbeat_s
+        self.check_timeout_s = check_timeout_s
+        self.watch = CheckWatch()
+        self.client = Client(f"everest-sim-{module_id}")
+        self.client.on_message = self._message
+        self.client.on_connect = self._connected
+        self._heartbeat_id = 0
+        self._started = 0.0
+
+    def _connected(self, client: Client, flags: int, rc: int, properties: Any) -> None:
+        client.subscribe(self.base + "m2e/communication_check", qos=0)
+
+    def _message(self, client: Client, topic: str, payload: bytes, qos: int,
+                 properties: Any) -> int:
+        now = asyncio.get_running_loop().time()
+        if payload == b"true":
+            previous = self.watch.last_true_at if self.watch.last_true_at is not None else (
+                self._started)
+            gap = now - previous
+            self.watch.longest_gap_s = max(self.watch.longest_gap_s, gap)
+            if gap > self.check_timeout_s:
+                self.watch.late += 1
+            self.watch.received_true += 1
+            self.watch.last_true_at = now
+        elif payload == b"false":
+            self.watch.received_false += 1
+        return 0
+
+    async def connect(self) -> None:
+        """Connect to the broker (the agent's broker)."""
+        self._started = asyncio.get_running_loop().time()
+        await self.client.connect(self.host, self.port, keepalive=30, version=MQTTv311)
+
+    def publish(self, topic: str, payload: dict[str, Any] | int) -> None:
+        """Publish one EVerest message (QoS 0, not retained, as EVerest does)."""
+        self.client.publish(self.base + "e2m/" + topic, msgspec.json.encode(payload), qos=0)
+
+    async def heartbeats(self) -> None:
+        """Publish heartbeat ids 0, 1, 2, ... every heartbeat_s until cancelled."""
+        while True:
+            self.publish("heartbeat", self._heartbeat_id)
+            self._heartbeat_id += 1
+            await asyncio.sleep(self.heartbeat_s)
+
+    async def play(self, step_s: float = 2.0) -> None:
+        """Run the scripted session once."""
+        for delay, topic, payload in scenario(step_s):
+            await asyncio.sleep(delay)
+            log.info("EVerest -> %s (%s)", topic, payload.get("status", "") if isinstance(
+                payload, dict) else "")
+            self.publish(topic, payload)
+
+    def verdict(self) -> tuple[bool, str]:
+        """Whether communication_check arrived in time, as a sentence."""
+        w = self.watch
+        ok = w.received_true > 0 and w.late == 0
+        text = (f"communication_check: {w.received_true} x true, {w.received_false} x false, "
+                f"longest gap {w.longest_gap_s:.2f} s (limit {self.check_timeout_s:.1f} s): "
+                f"{'in time' if ok else 'LATE or missing'}")
+        return ok, text
+
+    async def close(self) -> None:
+        """Disconnect."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.disconnect(), 1.0)
+
+
+async def simulate(host: str, port: int, module_id: str, topic_prefix: str = "",
+                   step_s: float = 2.0, repeat: bool = False) -> int:
+    """`cost-agent simulate`: play sessions against a broker; exit status from the verdict."""
+    sim = Simulator(host, port, module_id, topic_prefix)
+    await sim.connect()
+    beats = asyncio.create_task(sim.heartbeats(), name="sim-heartbeats")
+    try:
+        while True:
+            await sim.play(step_s)
+            ok, text = sim.verdict()
+            log.info("%s", text)
+            if not repeat:
+                return 0 if ok else 1
+    finally:
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
+        await sim.close()

@@ -1,0 +1,75 @@
+"""Counters the agent exposes in its status file (no secrets ever enter here)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgspec
+
+from agent.heartbeat import HeartbeatTracker
+from agent.logs import truncate
+from agent.messages import TOPICS
+
+log = logging.getLogger("agent.messages")
+
+# A flood of bad payloads is logged once per topic per this many seconds, with a count.
+REJECTION_LOG_INTERVAL_S = 10.0
+
+
+def wall_clock_text(epoch: float | None = None) -> str:
+    """RFC 3339 UTC time with milliseconds, for humans and the view's `updated_at`."""
+    now = time.time() if epoch is None else epoch
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+class Rejection(msgspec.Struct, frozen=True):
+    """The newest refused payload's topic and reason."""
+
+    topic: str
+    reason: str
+    time: str
+
+
+class Counters:
+    """Message, link and output counters; snapshot() gives the status-file document."""
+
+    def __init__(self, started_monotonic: float) -> None:
+        self.started = started_monotonic
+        self.received: dict[str, int] = dict.fromkeys(TOPICS, 0)
+        self.rejected: dict[str, int] = dict.fromkeys(TOPICS, 0)
+        self.last_rejection: Rejection | None = None
+        self.communication_checks_sent = 0
+        self.heartbeat = HeartbeatTracker()
+        self._log_after: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def reject(self, topic: str, reason: str, payload: bytes, now: float) -> None:
+        """Count a refused payload and log it, at most once per topic per interval."""
+        self.rejected[topic] = self.rejected.get(topic, 0) + 1
+        self.last_rejection = Rejection(topic=topic, reason=reason[:200], time=wall_clock_text())
+        if now < self._log_after.get(topic, 0.0):
+            self._suppressed[topic] = self._suppressed.get(topic, 0) + 1
+            return
+        more = self._suppressed.pop(topic, 0)
+        suffix = f" ({more} more since the last report)" if more else ""
+        log.warning("rejected %s: %s; payload %s%s", topic, reason[:200], truncate(payload),
+                    suffix)
+        self._log_after[topic] = now + REJECTION_LOG_INTERVAL_S
+
+    def snapshot(self, now: float, **extra: Any) -> dict[str, Any]:
+        """The status document (JSON-ready)."""
+        hb = self.heartbeat
+        doc: dict[str, Any] = {
+            "received": dict(self.received),
+            "rejected": dict(self.rejected),
+            "last_rejection": self.last_rejection,
+            "communication_checks_sent": self.communication_checks_sent,
+            "heartbeat": {"received": hb.received, "last_id": hb.last_id, "missed": hb.missed,
+                          "restarts": hb.restarts},
+            "uptime_s": round(now - self.started, 3),
+            "written_at": wall_clock_text(),
+        }
+        doc.update(extra)
+        return doc
