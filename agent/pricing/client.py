@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import msgspec
@@ -54,15 +54,14 @@ class ApiError(Exception):
         self.detail = detail
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: urllib would forward the x-api-token header to the new host."""
-
-    def redirect_request(  # noqa: PLR0917 - signature fixed by urllib
-            self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-            headers: Any, newurl: str) -> NoReturn:
-        """Turn every 3xx into an HTTPError."""
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused: {msg}",
-                                     headers, fp)
+def _build_opener() -> urllib.request.OpenerDirector:
+    """urllib's default opener minus redirects: they would forward x-api-token elsewhere."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
 
 
 class PricingClient:
@@ -72,7 +71,7 @@ class PricingClient:
         self.config = config
         self.stats = PricingStats()
         self._cache = Path(state_dir) / CACHE_NAME
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._opener = _build_opener()
         self._token = self._read_token()
         self.last_good: Rate | None = self._load_initial()
 
