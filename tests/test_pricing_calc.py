@@ -277,10 +277,9 @@ def test_cost_never_decreases(rate: Rate, a: Decimal, b: Decimal) -> None:
         rate, consumption_wh=hi).cost_total
 
 
-@given(energy_rates(), amount, st.floats(0, 1))
-def test_split_shares_sum_to_total(rate: Rate, total: Decimal, where: float) -> None:
-    # The split point is an exact Decimal (the float only picks where it falls).
-    split = (total * D(int(where * 1000)) / 1000).quantize(D("0.0001"))
+@given(energy_rates(), amount, st.integers(0, 1000))
+def test_split_shares_sum_to_total(rate: Rate, total: Decimal, permille: int) -> None:
+    split = (total * permille / 1000).quantize(D("0.0001"))  # anywhere in [0, total]
     full = calculate(rate, consumption_wh=total)
     first = calculate(rate, consumption_wh=split)
     rest = _oracle_share(rate, Fraction(split), Fraction(total))

@@ -146,6 +146,7 @@ class PricingClient:
         self.stats.last_ok_at = time.time()
         self.stats.source = "api"
         self.last_good = rate
+        log.debug("pricing API: Rate received (costId %s)", rate.cost_id)
         await asyncio.to_thread(self._persist, body)
         return rate
 
