@@ -151,6 +151,8 @@ class MqttLink:
         if self.connected and client is self._client:
             self.connected = False
             self._on_connection(False)
+        if self._lost.is_set():
+            return  # the socket is gone already; a DISCONNECT would only hit a closed transport
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.disconnect(), 0.5)
 

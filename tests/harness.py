@@ -1,0 +1,161 @@
+"""Test harness: the real agent process, an EVerest stand-in on the broker, polling helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv311
+
+MODULE_ID = "cost_test"
+BASE = f"everest_api/1/session_cost_consumer/{MODULE_ID}/"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def agent_config(tmp: Path, port: int, *, heartbeat_timeout_s: float = 3.0,
+                 check_interval_s: float = 0.5, finished_hold_s: float = 120,
+                 extra: str = "") -> Path:
+    """Write an agent config using a file output under `tmp`; returns its path."""
+    path = tmp / "agent.toml"
+    path.write_text(f"""
+[everest]
+module_id = "{MODULE_ID}"
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+reconnect_max_s = 0.5
+max_payload_bytes = 4096
+[watchdog]
+communication_check_interval_s = {check_interval_s}
+heartbeat_timeout_s = {heartbeat_timeout_s}
+[display]
+tariff_hold_s = 60
+finished_hold_s = {finished_hold_s}
+[status]
+path = "{tmp}/status.json"
+interval_s = 0.2
+[state]
+dir = "{tmp}/state"
+[[output]]
+type = "file"
+path = "{tmp}/display.json"
+{extra}
+""")
+    return path
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0,
+                     what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON document at `path`, or None while it does not exist yet."""
+    try:
+        doc: dict[str, Any] = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    return doc
+
+
+class AgentProcess:
+    """`python -m agent run --config ...` as a child process."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.stderr_path = config.parent / "agent.stderr"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> AgentProcess:
+        """Start the agent."""
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        with self.stderr_path.open("ab") as err:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "agent", "--log-level", "debug", "run", "--config",
+                str(self.config), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err, cwd=REPO, env=env)
+        return self
+
+    async def terminate(self) -> int:
+        """SIGTERM and wait for the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), 10)
+
+    async def kill(self) -> None:
+        """Make sure the process is gone."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+    def log(self) -> str:
+        """Everything the agent logged so far."""
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+
+class Everest:
+    """EVerest's side on the broker: publishes e2m topics, records communication checks."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.checks: list[tuple[float, bytes]] = []
+        self.client = Client(None)
+        self.client.on_connect = lambda c, *a: c.subscribe(BASE + "m2e/communication_check", 0)
+        self.client.on_message = self._message
+        self.beat = 0
+
+    def _message(self, client: Client, topic: str, payload: bytes, qos: int, prop: Any) -> int:
+        self.checks.append((asyncio.get_running_loop().time(), payload))
+        return 0
+
+    async def connect(self) -> Everest:
+        """Connect (retrying while the broker comes up)."""
+        await self.client.connect("127.0.0.1", self.port, keepalive=10, version=MQTTv311)
+        await asyncio.sleep(0.1)  # let SUBACK arrive before the test relies on it
+        return self
+
+    def send(self, topic: str, payload: Any) -> None:
+        """Publish JSON (dict/int) or raw bytes on e2m/<topic>."""
+        data = payload if isinstance(payload, bytes) else msgspec.json.encode(payload)
+        self.client.publish(BASE + "e2m/" + topic, data, qos=0)
+
+    def heartbeat(self) -> None:
+        """Publish the next heartbeat id."""
+        self.send("heartbeat", self.beat)
+        self.beat += 1
+
+    async def heartbeats(self, interval: float = 0.3) -> None:
+        """Publish heartbeats until cancelled."""
+        while True:
+            self.heartbeat()
+            await asyncio.sleep(interval)
+
+    async def close(self) -> None:
+        """Disconnect."""
+        await asyncio.wait_for(self.client.disconnect(), 2)
+
+
+def cost(session: str = "S1", status: str = "Running", value: int = 289,
+         **extra: Any) -> dict[str, Any]:
+    """An OCPP 1.6-shaped session_cost (one cumulative chunk, 3 decimals, no currency code)."""
+    doc: dict[str, Any] = {"session_id": session, "currency": {"decimals": 3}, "status": status,
+                           "cost_chunks": [{"cost": {"value": value}, "metervalue_to": 1200}]}
+    doc.update(extra)
+    return doc
