@@ -1,0 +1,121 @@
+"""The decode benchmark runs and reports; its payloads are valid. No speed is asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+import msgspec
+import pytest
+
+from agent.display import DisplayConfig, DisplayModel, State
+from agent.messages import DefaultPrice, Heartbeat, SessionCost, TariffMessage, decode
+from agent.view import encode_view
+from bench import payloads
+from bench.decode import CHECK_CASE, COLUMNS, TABLE_HEADER, Row, as_json, check, table
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+SCRIPT: Final = ROOT / "bench" / "decode.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("name", list(payloads.CASES))
+def test_payloads_decode(name: str) -> None:
+    topic, factory = payloads.CASES[name]
+    first, second = decode(topic, factory()), decode(topic, payloads.ALTERNATES[name]())
+    assert type(first) is type(second)
+    assert isinstance(first, DefaultPrice | TariffMessage | SessionCost)
+    assert first != second
+
+
+def test_typical_session_cost_is_everest_shaped() -> None:
+    payload = payloads.session_cost()
+    assert 1000 <= len(payload) <= 2000
+    msg = decode("session_cost", payload)
+    assert isinstance(msg, SessionCost)
+    assert msg.cost_chunks is not msgspec.UNSET and len(msg.cost_chunks) == 1
+    assert msg.charging_price is not msgspec.UNSET
+    assert {c.category for c in msg.charging_price} == {"Energy", "Time", "FlatFee"}
+    assert msg.idle_price is not msgspec.UNSET and msg.next_period is not msgspec.UNSET
+    assert msg.message is not msgspec.UNSET and len(msg.message) >= 2
+    assert msg.qr_code and msg.id_tag is not msgspec.UNSET
+    large = decode("session_cost", payloads.large_session_cost())
+    assert isinstance(large, SessionCost) and large.cost_chunks is not msgspec.UNSET
+    assert len(large.cost_chunks) == 100
+
+
+def test_heartbeat_payload_decodes() -> None:
+    assert decode("heartbeat", payloads.heartbeat(7)) == Heartbeat(7)
+
+
+@pytest.mark.parametrize("name", list(payloads.CASES))
+def test_alternating_payloads_change_the_view(name: str) -> None:
+    topic, factory = payloads.CASES[name]
+    model = DisplayModel(DisplayConfig())
+    state = State(link_up=True)
+    views = []
+    for payload in (factory(), payloads.ALTERNATES[name]()):
+        msg = decode(topic, payload)
+        assert not isinstance(msg, Heartbeat)
+        state = model.update(state, msg, 0.0)
+        views.append(encode_view(model.view(state)))
+    assert views[0] != views[1]
+
+
+def test_pydantic_models_accept_the_payloads() -> None:
+    pytest.importorskip("pydantic")
+    from bench.pydantic_models import MODELS  # optional dev extra
+
+    for topic, factory in payloads.CASES.values():
+        MODELS[topic].model_validate_json(factory())
+
+
+def test_table_and_check_format() -> None:
+    fast = Row("session_cost", "session_cost", 1234,
+               {"decode": 300.0, "full": 900.0, "json": 1000.0, "pydantic": None})
+    slow = Row("session_cost", "session_cost", 1234,
+               {"decode": 700.0, "full": 1300.0, "json": 1000.0, "pydantic": 2000.0})
+    text = table([fast])
+    assert text.splitlines()[0] == TABLE_HEADER
+    assert "n/a" in text and "0.30" in text
+    assert check([fast]) == []
+    failures = check([slow])
+    assert len(failures) == 2
+    assert "typed decode" in failures[0] and "0.6x" in failures[0]
+    assert "decode+update+view+encode" in failures[1] and "1.2x" in failures[1]
+    doc = as_json([slow], failures)
+    assert doc["check"]["passed"] is False
+    assert doc["rows"][0]["ratio_vs_json"]["decode"] == 0.7
+
+
+def test_quick_check_runs_and_prints_table() -> None:
+    result = _run("--check", "--quick")
+    assert result.returncode in (0, 1), result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == TABLE_HEADER
+    for name in payloads.CASES:
+        assert any(line.split()[0] == name for line in lines[1:]), result.stdout
+    if result.returncode == 1:
+        assert "CHECK FAILED" in result.stderr
+    else:
+        assert "check passed" in result.stderr
+
+
+def test_quick_json_output() -> None:
+    result = _run("--json", "--quick", "--check")
+    assert result.returncode in (0, 1), result.stderr
+    doc = json.loads(result.stdout)
+    assert [row["name"] for row in doc["rows"]] == list(payloads.CASES)
+    for row in doc["rows"]:
+        assert set(row["ns"]) == set(COLUMNS)
+        for column in ("decode", "full", "json"):
+            assert row["ns"][column] > 0
+    assert doc["check"]["case"] == CHECK_CASE
+    assert doc["check"]["passed"] is (result.returncode == 0)
