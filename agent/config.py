@@ -30,9 +30,9 @@ class EverestConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     def __post_init__(self) -> None:
         if not self.module_id or any(c in self.module_id for c in "/+#"):
-            raise ValueError("module_id must be non-empty without '/', '+' or '#'")
+            raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
         if any(c in self.topic_prefix for c in "+#"):
-            raise ValueError("topic_prefix must not contain MQTT wildcards")
+            raise ValueError("topic_prefix: must not contain MQTT wildcards")
 
     def base(self) -> str:
         """Topic base, e.g. `everest_api/1/session_cost_consumer/{module_id}/`."""
@@ -96,12 +96,22 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+# Checks in __post_init__ say "field: problem"; msgspec says "unknown field `name`".
+_FIELD = re.compile(r"^(?P<field>\w+): (?P<msg>.*)$"
+                    r"|^Object contains unknown field `(?P<unknown>[^`]+)`$", re.S)
 
 
 def _one_line(exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
     match = _AT.match(str(exc))
     msg, path = (match["msg"], match["path"] or "") if match else (str(exc), "")
+    field = _FIELD.match(msg)
+    if field and field["field"]:
+        path, msg = f"{path}.{field['field']}", field["msg"]
+    elif field and field["unknown"]:
+        path, msg = f"{path}.{field['unknown']}", "unknown key"
     key = (prefix + path).lstrip(".") or "(top level)"
+    if prefix and path:
+        key = prefix + ("" if path.startswith("[") else ".") + path.lstrip(".")
     return ConfigError(f"config key {key}: {' '.join(msg.split())}")
 
 

@@ -24,7 +24,7 @@ class MoneyFormat(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         try:
             self.template.format(amount="1", code="EUR")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"template must use only {{amount}} and {{code}}: {exc}") from None
+            raise ValueError(f"template: use only {{amount}} and {{code}} ({exc})") from None
 
 
 DEFAULT_FORMAT = MoneyFormat()
