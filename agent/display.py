@@ -6,6 +6,7 @@ Time is the monotonic clock passed in by the caller; nothing here reads a clock 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import msgspec
@@ -102,6 +103,13 @@ class DisplayModel:
         self.config = config
         self._prefs = preferences(config.languages)
         self._fallback_code = config.currency or None
+        # Per-model caches keyed on plain ints/strings: hashing the format struct on every
+        # call would cost more than the formatting itself.
+        fmt = config.money
+        self._amount = lru_cache(maxsize=256)(
+            lambda v, d, c: format_amount(v, d, c, fmt))
+        self._unit_price = lru_cache(maxsize=256)(
+            lambda v, d, c, suffix: format_unit_price(v, d, c, fmt) + suffix)
 
     # ---- transitions -------------------------------------------------------------------
 
@@ -207,7 +215,7 @@ class DisplayModel:
         if decimals is UNSET:
             decimals = minor_unit(code)
         value = total_value(session)
-        text = format_amount(value, decimals, code, self.config.money)
+        text: str = self._amount(value, decimals, code)
         return Total(value=value, decimals=decimals, currency=code, text=text)
 
     def _price(self, price: Price, session_code: str | None, suffix: str) -> str:
@@ -215,7 +223,8 @@ class DisplayModel:
         decimals = price.currency.decimals
         if decimals is UNSET:
             decimals = minor_unit(code)
-        return format_unit_price(price.value.value, decimals, code, self.config.money) + suffix
+        text: str = self._unit_price(price.value.value, decimals, code, suffix)
+        return text
 
     def _prices(self, components: Sequence[ChargingPriceComponent] | msgspec.UnsetType,
                 code: str | None) -> list[str]:

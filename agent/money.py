@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 
 import msgspec
 
@@ -57,7 +56,6 @@ def _apply(fmt: MoneyFormat, amount: str, code: str | None) -> str:
     return fmt.template.format(amount=amount, code=code or "").strip()
 
 
-@lru_cache(maxsize=512)
 def format_amount(value: int, decimals: int, code: str | None,
                   fmt: MoneyFormat = DEFAULT_FORMAT) -> str:
     """A total as shown: rounded half-up to the currency's ISO 4217 minor unit."""
@@ -65,7 +63,6 @@ def format_amount(value: int, decimals: int, code: str | None,
     return _apply(fmt, _digits_text(rescale(value, decimals, digits), digits, fmt), code)
 
 
-@lru_cache(maxsize=512)
 def format_unit_price(value: int, decimals: int, code: str | None,
                       fmt: MoneyFormat = DEFAULT_FORMAT) -> str:
     """A unit price with up to 4 decimals, trailing zeros trimmed down to the minor unit."""

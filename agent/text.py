@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
+from html import unescape
 from html.parser import HTMLParser
 
 import msgspec
@@ -54,24 +56,34 @@ def fold_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+_TAG = re.compile(r"<[^>]*>?")
+
+
 @lru_cache(maxsize=256)
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: tags stripped, entities decoded, whitespace folded."""
     parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except AssertionError:
+        # html.parser asserts on some malformed markup (`<![x[`): strip tags the blunt way.
+        return fold_whitespace(unescape(_TAG.sub(" ", html)))
     return fold_whitespace("".join(parser.parts))
 
 
+@lru_cache(maxsize=64)
 def _primary(tag: str) -> str:
     return tag.split("-", 1)[0].split("_", 1)[0].strip().lower()
 
 
 def _pick(messages: Sequence[MessageContent], preferences: tuple[str, ...]) -> MessageContent:
-    for pref in preferences:
-        for msg in messages:
-            if msg.language is not UNSET and _primary(msg.language) == pref:
-                return msg
+    if len(messages) > 1:
+        primaries = [_primary(m.language) if m.language is not UNSET else "" for m in messages]
+        for pref in preferences:
+            for msg, primary in zip(messages, primaries, strict=True):
+                if primary == pref:
+                    return msg
     return messages[0]
 
 
