@@ -12,13 +12,14 @@ from pathlib import Path
 import msgspec
 
 from agent.config import Config, read_secret
-from agent.display import DisplayModel, Event, LinkChanged, State, Tick
-from agent.messages import DecodeError, Heartbeat, decode
+from agent.display import DisplayModel, Event, LinkChanged, PricingChanged, State, Tick
+from agent.messages import DecodeError, Heartbeat, SessionCost, TariffMessage, decode
 from agent.messages import encode_communication_check as check_payload
 from agent.mqtt import MqttLink
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import load_kind
 from agent.persist import SNAPSHOT_NAME, Snapshot, encode_snapshot, load_snapshot, write_atomic
+from agent.pricing.live import LivePricing
 from agent.sdnotify import Notifier
 from agent.status import Counters, wall_clock_text
 from agent.view import View, same_content
@@ -58,6 +59,10 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._saved: Snapshot = Snapshot()
         self._save_wake = asyncio.Event()
+        self.pricing: LivePricing | None = None
+        if config.pricing is not None and config.pricing.enabled:
+            self.pricing = LivePricing(config.pricing, config.state.dir, config.display)
+        self._pricing_fetch: asyncio.Task[None] | None = None
 
     @staticmethod
     def _worker(index: int, oc: OutputConfig) -> OutputWorker:
@@ -70,6 +75,9 @@ class Agent:
     async def run(self) -> None:
         """Run until stop() (or SIGTERM/SIGINT when installed by the caller)."""
         self._restore()
+        if self.pricing is not None:
+            self.apply(PricingChanged(preview=self.pricing.preview()), self.loop.time(),
+                       publish=False)
         for worker in self.workers:
             worker.start()
         self._publish_view()
@@ -108,6 +116,8 @@ class Agent:
     async def _shutdown(self) -> None:
         self.notifier.send(STOPPING="1", STATUS="stopping")
         await self.link.close([(self.base + "m2e/communication_check", check_payload(False))])
+        if self._pricing_fetch is not None:
+            self._tasks.append(self._pricing_fetch)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,7 +149,31 @@ class Agent:
         if isinstance(msg, Heartbeat):
             self._on_heartbeat(msg.id, now)
             return
-        self.apply(msg, now)
+        if self.pricing is None:
+            self.apply(msg, now)
+            return
+        self.apply(msg, now, publish=False)
+        if isinstance(msg, SessionCost):
+            self.apply(PricingChanged(preview=self.state.preview,
+                                      estimate=self.pricing.estimate(msg)), now, publish=False)
+        elif isinstance(msg, TariffMessage) and msg.identifier_type == "IdToken" and (
+                msg.identifier_id):
+            self._fetch_rate(msg.identifier_id)
+        self._publish_view()
+
+    def _fetch_rate(self, tag_id: str) -> None:
+        """Ask the pricing API for this token's Rate in the background (newest token wins)."""
+        if self.pricing is None or not self.pricing.config.api_url:
+            return
+        if self._pricing_fetch is not None:
+            self._pricing_fetch.cancel()
+        self._pricing_fetch = asyncio.create_task(self._authorized(tag_id), name="pricing-fetch")
+
+    async def _authorized(self, tag_id: str) -> None:
+        assert self.pricing is not None
+        if await self.pricing.authorize(tag_id):
+            self.apply(PricingChanged(preview=self.pricing.preview(),
+                                      estimate=self.state.estimate), self.loop.time())
 
     def _on_heartbeat(self, beat: int, now: float) -> None:
         verdict = self.counters.heartbeat.observe(beat)
@@ -173,14 +207,15 @@ class Agent:
             log.info("EVerest link %s", "up" if up else "down")
         self.apply(LinkChanged(up=up), now)
 
-    def apply(self, event: Event, now: float) -> None:
+    def apply(self, event: Event, now: float, publish: bool = True) -> None:
         """Feed one event to the display model and push a changed view to the outputs."""
         new = self.model.update(self.state, event, now)
         if new is self.state:
             return
         self.state = new
         self._save_wake.set()
-        self._publish_view()
+        if publish:
+            self._publish_view()
         self._wake_clock.set()
 
     def _publish_view(self) -> None:
@@ -248,7 +283,8 @@ class Agent:
             broker={"connected": self.link.connected, "reconnects": self.link.reconnects,
                     "last_error": self.link.last_error},
             screen=self.view.screen if self.view else None,
-            outputs={w.name: w.stats for w in self.workers})
+            outputs={w.name: w.stats for w in self.workers},
+            pricing=self.pricing.stats() if self.pricing is not None else None)
 
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())
