@@ -78,14 +78,16 @@ def read_json(path: Path) -> dict[str, Any] | None:
 class AgentProcess:
     """`python -m agent run --config ...` as a child process."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
+        self.extra_env = env or {}
         self.stderr_path = config.parent / "agent.stderr"
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> AgentProcess:
         """Start the agent."""
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        env.update(self.extra_env)
         with self.stderr_path.open("ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "agent", "--log-level", "debug", "run", "--config",

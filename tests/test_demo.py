@@ -1,0 +1,31 @@
+"""The demo (the README's first command) plays a whole session and exits 0."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.mqtt import backoff_delays
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_a_session_end_to_end() -> None:
+    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--step", "0.3"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for title in ("PRICE", "YOUR TARIFF", "CHARGING", "IDLE", "THANK YOU"):
+        assert f" {title} " in result.stdout
+    assert "https://receipts.example.com" in result.stdout.replace("|\n|", "")
+    assert "final false received" in result.stdout
+
+
+def test_backoff_grows_to_the_cap_with_jitter() -> None:
+    delays = list(itertools.islice(backoff_delays(2.0, random.Random(7)), 12))
+    assert all(0 < d <= 2.0 for d in delays)
+    assert delays[0] <= 0.1
+    assert max(delays[-4:]) > 1.0             # reached the cap region
+    assert len(set(delays[-4:])) == 4         # jitter: capped delays still differ
