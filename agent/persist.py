@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 import msgspec
 
+from agent.display import DisplayModel, State
 from agent.messages import DefaultPrice, MessageContent, SessionCost
+
+log = logging.getLogger(__name__)
 
 
 def write_atomic(path: str | Path, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:
@@ -66,3 +71,53 @@ def load_snapshot(state_dir: str) -> tuple[Snapshot, str | None]:
         return Snapshot(), None
     except (OSError, msgspec.DecodeError) as exc:
         return Snapshot(), f"{path}: {exc}"
+
+
+class SnapshotKeeper:
+    """Saves the snapshot when it changes (off the event loop) and restores it at start."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.saved = Snapshot()
+
+    @staticmethod
+    def snapshot_of(state: State) -> Snapshot:
+        """What of `state` must survive a reboot."""
+        session = state.session
+        finished = session if session is not None and session.status == "Finished" else None
+        # A receipt whose hold has expired is not brought back by the next boot.
+        return Snapshot(default_price=state.default_price, finished=finished,
+                        finished_text=state.session_text if finished else None)
+
+    async def save(self, state: State) -> None:
+        """Write the snapshot of `state` if it differs from the last one written."""
+        if not self.state_dir:
+            return
+        snapshot = self.snapshot_of(state)
+        if snapshot == self.saved:
+            return
+        path = Path(self.state_dir) / SNAPSHOT_NAME
+        try:
+            await asyncio.to_thread(_write_private, path, encode_snapshot(snapshot))
+            self.saved = snapshot
+        except OSError as exc:
+            log.warning("state file %s: %s", path, exc)
+
+    def restore(self, model: DisplayModel, state: State, now: float) -> State:
+        """`state` with the saved default price and finished session applied."""
+        snapshot, problem = load_snapshot(self.state_dir)
+        if problem:
+            log.warning("ignoring saved state: %s", problem)
+        self.saved = snapshot
+        if snapshot.default_price is not None:
+            state = model.update(state, snapshot.default_price, now)
+        if snapshot.finished is not None:
+            state = model.update(state, snapshot.finished, now)
+            if snapshot.finished_text:
+                state = msgspec.structs.replace(state, session_text=snapshot.finished_text)
+        return state
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data, durable=True, mode=0o600)

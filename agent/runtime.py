@@ -18,7 +18,7 @@ from agent.messages import encode_communication_check as check_payload
 from agent.mqtt import MqttLink
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import load_kind
-from agent.persist import SNAPSHOT_NAME, Snapshot, encode_snapshot, load_snapshot, write_atomic
+from agent.persist import SnapshotKeeper, write_atomic
 from agent.pricing.live import LivePricing
 from agent.sdnotify import Notifier
 from agent.status import Counters, wall_clock_text
@@ -57,7 +57,7 @@ class Agent:
         self._wake_check = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._saved: Snapshot = Snapshot()
+        self.keeper = SnapshotKeeper(config.state.dir)
         self._save_wake = asyncio.Event()
         self.pricing: LivePricing | None = None
         if config.pricing is not None and config.pricing.enabled:
@@ -74,7 +74,7 @@ class Agent:
 
     async def run(self) -> None:
         """Run until stop() (or SIGTERM/SIGINT when installed by the caller)."""
-        self._restore()
+        self.state = self.keeper.restore(self.model, self.state, self.loop.time())
         if self.pricing is not None:
             self.apply(PricingChanged(preview=self.pricing.preview()), self.loop.time(),
                        publish=False)
@@ -123,7 +123,7 @@ class Agent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(w.flush(STOP_FLUSH_S) for w in self.workers))
         await asyncio.gather(*(w.stop() for w in self.workers))
-        await self._save_now()
+        await self.keeper.save(self.state)
         if self.config.status.path:
             await self._write_status()
         self.notifier.close()
@@ -286,6 +286,12 @@ class Agent:
             outputs={w.name: w.stats for w in self.workers},
             pricing=self.pricing.stats() if self.pricing is not None else None)
 
+    async def _persist(self) -> None:
+        while True:
+            await self._save_wake.wait()
+            self._save_wake.clear()
+            await self.keeper.save(self.state)
+
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())
         try:
@@ -293,52 +299,6 @@ class Agent:
         except OSError as exc:
             log.warning("status file %s: %s", self.config.status.path, exc)
 
-    def _snapshot(self) -> Snapshot:
-        session = self.state.session
-        finished = session if session is not None and session.status == "Finished" else None
-        # A receipt whose hold has expired is not brought back by the next boot.
-        return Snapshot(default_price=self.state.default_price, finished=finished,
-                        finished_text=self.state.session_text if finished else None)
-
-    async def _persist(self) -> None:
-        while True:
-            await self._save_wake.wait()
-            self._save_wake.clear()
-            await self._save_now()
-
-    async def _save_now(self) -> None:
-        if not self.config.state.dir:
-            return
-        snapshot = self._snapshot()
-        if snapshot == self._saved:
-            return
-        path = Path(self.config.state.dir) / SNAPSHOT_NAME
-        try:
-            await asyncio.to_thread(_write_state_file, path, encode_snapshot(snapshot))
-            self._saved = snapshot
-        except OSError as exc:
-            log.warning("state file %s: %s", path, exc)
-
-    def _restore(self) -> None:
-        snapshot, problem = load_snapshot(self.config.state.dir)
-        if problem:
-            log.warning("ignoring saved state: %s", problem)
-        self._saved = snapshot
-        now = self.loop.time()
-        if snapshot.default_price is not None:
-            self.state = self.model.update(self.state, snapshot.default_price, now)
-        if snapshot.finished is not None:
-            self.state = self.model.update(self.state, snapshot.finished, now)
-            if snapshot.finished_text:
-                self.state = msgspec.structs.replace(self.state,
-                                                     session_text=snapshot.finished_text)
-
-
 def _write_status_file(path: str, data: bytes) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data + b"\n", durable=False)
-
-
-def _write_state_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, durable=True, mode=0o600)
