@@ -123,7 +123,7 @@ def test_long_message_is_cut_in_the_environment_only(tmp_path: Path) -> None:
 
 
 def test_cancelled_run_is_killed_and_reaped(tmp_path: Path) -> None:
-    hook = script(tmp_path, 'echo $$ > "$1/ready"\nsleep 60\n')
+    hook = script(tmp_path, 'echo $$ > "$1/ready"\nsleep 300\n')  # > pytest timeout
     os.mkfifo(tmp_path / "ready")
 
     async def main() -> int:

@@ -91,10 +91,7 @@ class ExecOutput:
 
     async def show(self, view: View) -> None:
         """Run the hook once for this view; raise ExecFailed unless it exits 0 in time."""
-        proc = await asyncio.create_subprocess_exec(
-            *self.config.argv, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env=environment(view), start_new_session=True, close_fds=True)
+        proc = await self._spawn(view)
         stderr = bytearray()
         try:
             await asyncio.wait_for(self._converse(proc, encode_view(view), stderr),
@@ -117,6 +114,21 @@ class ExecOutput:
         else:
             how = f"exited with status {code}"
         raise ExecFailed(f"{self.program} {how}: {_first_line(bytes(stderr))}")
+
+    async def _spawn(self, view: View) -> asyncio.subprocess.Process:
+        """Start the hook; a cancel while it starts still kills and reaps its group."""
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+            *self.config.argv, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env=environment(view), start_new_session=True, close_fds=True))
+        try:
+            return await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                proc = await spawn
+                _kill_group(proc)
+                await proc.wait()
+            raise
 
     async def _converse(self, proc: asyncio.subprocess.Process, data: bytes,
                         stderr: bytearray) -> None:
