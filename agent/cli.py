@@ -90,14 +90,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from agent.demo import run_demo
 
-    if not args.serial_pty:
-        return _run_loop(run_demo(step_s=args.step))
-    from agent.demo_pty import PtyTap
-
-    with PtyTap() as tap:
-        print(f"demo: serial display on {tap.path} (watch it with: cat {tap.path})",
-              file=sys.stderr)
-        return _run_loop(run_demo(step_s=args.step, serial_device=tap.path))
+    return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty))
 
 
 def main(argv: list[str] | None = None) -> int:

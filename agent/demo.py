@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import tempfile
 from pathlib import Path
 
 from agent.broker import Mosquitto
 from agent.config import Config, parse
+from agent.outputs.serial import PtyTap
 from agent.runtime import Agent
 from agent.simulator import Simulator
 
@@ -52,8 +54,25 @@ def demo_config(port: int, tmp: str, serial_device: str | None = None) -> Config
     return parse(text)
 
 
-async def run_demo(step_s: float = 2.0, serial_device: str | None = None) -> int:
+def _show_serial(data: bytes) -> None:
+    for line in data.decode("latin-1").splitlines():
+        print(f"serial> {line.encode('unicode_escape').decode('ascii')}", file=sys.stderr)
+
+
+async def run_demo(step_s: float = 2.0, serial_pty: bool = False) -> int:
     """Play one session end to end (about 30 s at the default step); 0 when all went well."""
+    with contextlib.ExitStack() as stack:
+        tap = None
+        if serial_pty:
+            tap = PtyTap()
+            stack.callback(tap.close)
+            tap.watch(_show_serial)
+            print(f"demo: serial display (line protocol, 20x4) on {tap.path}; "
+                  "what it receives is shown as 'serial>' lines", file=sys.stderr)
+        return await _play(step_s, tap.path if tap else None)
+
+
+async def _play(step_s: float, serial_device: str | None) -> int:
     with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="cost-agent-demo-") as tmp:
         config = demo_config(broker.port, tmp, serial_device)
         agent = Agent(config)

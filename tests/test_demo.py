@@ -23,6 +23,16 @@ def test_demo_runs_a_session_end_to_end() -> None:
     assert "final false received" in result.stdout
 
 
+def test_demo_serial_pty_shows_what_the_display_receives() -> None:
+    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--step", "0.3",
+                             "--serial-pty"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    serial = [line for line in result.stderr.splitlines() if line.startswith("serial> ")]
+    assert any("charging" in line for line in serial)
+    assert any("finished" in line and "EUR" in line for line in serial)
+
+
 def test_backoff_grows_to_the_cap_with_jitter() -> None:
     delays = list(itertools.islice(backoff_delays(2.0, random.Random(7)), 12))
     assert all(0 < d <= 2.0 for d in delays)

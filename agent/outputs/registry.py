@@ -6,7 +6,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import cast
 
-from agent.outputs.base import OutputKind
+from agent.outputs.base import OutputConfig, OutputKind
 
 ENTRY_POINT_GROUP = "cost_agent.outputs"
 
@@ -32,9 +32,15 @@ def load_kind(type_name: str) -> OutputKind:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == type_name:
             kind = ep.load()
-            if not hasattr(kind, "CONFIG") or not hasattr(kind, "create"):
+            config = getattr(kind, "CONFIG", None)
+            if config is None or not callable(getattr(kind, "create", None)):
                 raise UnknownOutput(
                     f"plugin {type_name!r} ({ep.value}) lacks CONFIG or create()")
+            # The table's `type` selects the plugin and must also be its config's tag.
+            if not (isinstance(config, type) and issubclass(config, OutputConfig)
+                    and config.__struct_config__.tag == type_name):
+                raise UnknownOutput(f"plugin {type_name!r} ({ep.value}): CONFIG must subclass "
+                                    f"OutputConfig with tag={type_name!r}")
             return cast(OutputKind, kind)
     known = sorted(set(BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
     raise UnknownOutput(f"unknown output type {type_name!r} (known: {', '.join(known)})")
