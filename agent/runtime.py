@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -19,11 +20,13 @@ from agent.mqtt import MqttLink
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import load_kind
 from agent.persist import SnapshotKeeper, write_atomic
-from agent.pricing.live import LivePricing
 from agent.sdnotify import Notifier
 from agent.status import Counters, wall_clock_text
 from agent.view import View, same_content
 from agent.workers import OutputWorker
+
+if TYPE_CHECKING:
+    from agent.pricing.live import LivePricing
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ class Agent:
         self._save_wake = asyncio.Event()
         self.pricing: LivePricing | None = None
         if config.pricing is not None and config.pricing.enabled:
+            # Imported only when configured: the HTTP client stack costs RAM on a small board.
+            from agent.pricing.live import LivePricing
+
             self.pricing = LivePricing(config.pricing, config.state.dir, config.display)
         self._pricing_fetch: asyncio.Task[None] | None = None
 
