@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import logging
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
+from agent.persist import write_atomic
 from agent.pricing.settings import PricingConfig
 from agent.pricing.structure import BadJsonError, Rate, StructureError, load_rate
 
@@ -190,21 +189,7 @@ class PricingClient:
         """Write the raw Rate atomically (temp file, fsync, rename) for offline use."""
         try:
             self._cache.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".pricing-", dir=self._cache.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(body)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self._cache)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            dir_fd = os.open(self._cache.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)  # make the rename itself survive a power cut
-            finally:
-                os.close(dir_fd)
+            write_atomic(self._cache, body, durable=True, mode=0o600)
         except OSError as exc:
             self._count("persist", f"cannot write {self._cache}: {exc.strerror or exc}")
 
