@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gmqtt import Client, Subscription
@@ -27,7 +27,7 @@ class _Client(Client):  # type: ignore[misc]
         return None
 
 
-def backoff_delays(cap: float, rng: random.Random | None = None) -> Any:
+def backoff_delays(cap: float, rng: random.Random | None = None) -> Iterator[float]:
     """Exponential delays from 0.1 s doubling up to `cap`, each with 50-100 % jitter."""
     rand = rng or random.Random()
     step = BACKOFF_START_S

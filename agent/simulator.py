@@ -81,16 +81,18 @@ class Simulator:
     """EVerest stand-in: heartbeats every second, a scripted session, communication check watch."""
 
     def __init__(self, host: str, port: int, module_id: str, topic_prefix: str = "",
-                 heartbeat_s: float = 1.0, check_timeout_s: float = 5.0) -> None:
+                 heartbeat_s: float = 1.0, check_timeout_s: float = 5.0,
+                 client_id: str | None = None) -> None:
         self.host, self.port = host, port
         self.base = f"{topic_prefix}everest_api/1/session_cost_consumer/{module_id}/"
         self.heartbeat_s = heartbeat_s
         self.check_timeout_s = check_timeout_s
         self.watch = CheckWatch()
-        self.client = Client(f"everest-sim-{module_id}")
+        # An empty client id makes gmqtt pick a random one (several stand-ins on one broker).
+        self.client = Client(f"everest-sim-{module_id}" if client_id is None else client_id)
         self.client.on_message = self._message
         self.client.on_connect = self._connected
-        self._heartbeat_id = 0
+        self.beat = 0
         self._started = 0.0
 
     def _connected(self, client: Client, flags: int, rc: int, properties: Any) -> None:
@@ -117,16 +119,21 @@ class Simulator:
         self._started = asyncio.get_running_loop().time()
         await self.client.connect(self.host, self.port, keepalive=30, version=MQTTv311)
 
-    def publish(self, topic: str, payload: dict[str, Any] | int) -> None:
-        """Publish one EVerest message (QoS 0, not retained, as EVerest does)."""
-        self.client.publish(self.base + "e2m/" + topic, msgspec.json.encode(payload), qos=0)
+    def publish(self, topic: str, payload: dict[str, Any] | int | bytes) -> None:
+        """Publish one EVerest message (QoS 0, not retained, as EVerest does); bytes go raw."""
+        data = payload if isinstance(payload, bytes) else msgspec.json.encode(payload)
+        self.client.publish(self.base + "e2m/" + topic, data, qos=0)
 
-    async def heartbeats(self) -> None:
-        """Publish heartbeat ids 0, 1, 2, ... every heartbeat_s until cancelled."""
+    def heartbeat(self) -> None:
+        """Publish the next heartbeat id (0, 1, 2, ...)."""
+        self.publish("heartbeat", self.beat)
+        self.beat += 1
+
+    async def heartbeats(self, interval_s: float | None = None) -> None:
+        """Publish heartbeats every `interval_s` (default heartbeat_s) until cancelled."""
         while True:
-            self.publish("heartbeat", self._heartbeat_id)
-            self._heartbeat_id += 1
-            await asyncio.sleep(self.heartbeat_s)
+            self.heartbeat()
+            await asyncio.sleep(self.heartbeat_s if interval_s is None else interval_s)
 
     async def play(self, step_s: float = 2.0) -> None:
         """Run the scripted session once."""

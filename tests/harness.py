@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from gmqtt import Client
-from gmqtt.mqtt.constants import MQTTv311
+
+from agent.simulator import Simulator
 
 MODULE_ID = "cost_test"
 BASE = f"everest_api/1/session_cost_consumer/{MODULE_ID}/"
@@ -112,46 +112,26 @@ class AgentProcess:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
 
-class Everest:
-    """EVerest's side on the broker: publishes e2m topics, records communication checks."""
+class Everest(Simulator):
+    """EVerest's side on the broker (the simulator), also recording every communication check."""
 
     def __init__(self, port: int) -> None:
-        self.port = port
+        super().__init__("127.0.0.1", port, MODULE_ID, client_id="")
         self.checks: list[tuple[float, bytes]] = []
-        self.client = Client(None)
-        self.client.on_connect = lambda c, *a: c.subscribe(BASE + "m2e/communication_check", 0)
-        self.client.on_message = self._message
-        self.beat = 0
 
     def _message(self, client: Client, topic: str, payload: bytes, qos: int, prop: Any) -> int:
         self.checks.append((asyncio.get_running_loop().time(), payload))
-        return 0
+        return super()._message(client, topic, payload, qos, prop)
 
-    async def connect(self) -> Everest:
-        """Connect (retrying while the broker comes up)."""
-        await self.client.connect("127.0.0.1", self.port, keepalive=10, version=MQTTv311)
-        await asyncio.sleep(0.1)  # let SUBACK arrive before the test relies on it
+    async def connect(self) -> Everest:  # type: ignore[override]
+        """Connect, and let SUBACK arrive before the test relies on the subscription."""
+        await super().connect()
+        await asyncio.sleep(0.1)
         return self
 
     def send(self, topic: str, payload: Any) -> None:
         """Publish JSON (dict/int) or raw bytes on e2m/<topic>."""
-        data = payload if isinstance(payload, bytes) else msgspec.json.encode(payload)
-        self.client.publish(BASE + "e2m/" + topic, data, qos=0)
-
-    def heartbeat(self) -> None:
-        """Publish the next heartbeat id."""
-        self.send("heartbeat", self.beat)
-        self.beat += 1
-
-    async def heartbeats(self, interval: float = 0.3) -> None:
-        """Publish heartbeats until cancelled."""
-        while True:
-            self.heartbeat()
-            await asyncio.sleep(interval)
-
-    async def close(self) -> None:
-        """Disconnect."""
-        await asyncio.wait_for(self.client.disconnect(), 2)
+        self.publish(topic, payload)
 
 
 def cost(session: str = "S1", status: str = "Running", value: int = 289,

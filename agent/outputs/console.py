@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import textwrap
 from typing import Annotated
 
 from msgspec import Meta
 
 from agent.outputs.base import OutputConfig
+from agent.outputs.lineproto import layout
 from agent.view import View, energy_kwh_text
 
 _TITLES = {"price": "PRICE", "tariff": "YOUR TARIFF", "charging": "CHARGING", "idle": "IDLE",
@@ -52,12 +52,9 @@ def _body(view: View) -> list[str]:
 def render(view: View, width: int = 20, lines: int = 4) -> str:
     """The framed text block for `view`: a title row, then `lines` wrapped and cut rows."""
     title = _TITLES[view.screen] + ("" if view.link == "up" else " !")
-    wrapped: list[str] = []
-    for row in _body(view):
-        wrapped.extend(textwrap.wrap(row, width) or [""])
-    body = (wrapped + [""] * lines)[:lines]
+    body = layout("\n".join(_body(view)), width, lines, pad=True)
     top = "+" + f" {title} ".center(width, "-")[:width] + "+"
-    rows = [top] + [f"|{row:<{width}}|" for row in body] + ["+" + "-" * width + "+"]
+    rows = [top] + [f"|{row}|" for row in body] + ["+" + "-" * width + "+"]
     return "\n".join(rows) + "\n"
 
 

@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 
+from agent.money import to_decimal
 from agent.view import View, energy_kwh_text
 
 Encoding = Literal["ascii", "latin-1", "cp437", "utf-8"]
@@ -73,14 +74,6 @@ def _sanitize(text: str) -> str:
                    for ch in text)
 
 
-def _decimal(value: int, decimals: int) -> str:
-    if decimals <= 0:
-        return str(value)
-    sign = "-" if value < 0 else ""
-    whole, frac = divmod(abs(value), 10 ** decimals)
-    return f"{sign}{whole}.{frac:0{decimals}d}"
-
-
 def field_values(view: View, separator: str = "\n") -> dict[str, str]:
     """Every placeholder's text for this view (see the module docstring)."""
     total, nxt, est = view.total, view.next_period, view.estimate
@@ -94,7 +87,7 @@ def field_values(view: View, separator: str = "\n") -> dict[str, str]:
         "session_id": view.session_id or "",
         "status": view.status or "",
         "total": total.text if total else "",
-        "total_value": _decimal(total.value, total.decimals) if total else "",
+        "total_value": f"{to_decimal(total.value, total.decimals):f}" if total else "",
         "currency": (total.currency or "") if total else "",
         "stale": "stale" if view.stale else "",
         "energy_wh": "" if view.energy_wh is None else str(view.energy_wh),
