@@ -77,7 +77,7 @@ async def _run(config: Config) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from agent.simulator import simulate
+    from agent.dev.simulator import simulate
 
     config = _load(args.config) if args.config else Config()
     host = args.host or config.mqtt.host
@@ -88,7 +88,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo
+    from agent.dev.demo import run_demo
 
     return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty))
 

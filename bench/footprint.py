@@ -17,8 +17,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agent.broker import Mosquitto  # noqa: E402
-from tests.harness import agent_config  # noqa: E402
+from agent.dev.broker import Mosquitto  # noqa: E402
+
+
+def agent_config(tmp: Path, port: int) -> Path:
+    """A minimal agent config: the private broker and one file output under `tmp`."""
+    path = tmp / "agent.toml"
+    path.write_text(f"""
+[everest]
+module_id = "session_cost_consumer"
+[mqtt]
+port = {port}
+[status]
+path = "{tmp}/status.json"
+[state]
+dir = "{tmp}/state"
+[[output]]
+type = "file"
+path = "{tmp}/display.json"
+""")
+    return path
 
 
 def _rss_kb(pid: int) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.broker import Mosquitto, find_mosquitto
+from agent.dev.broker import Mosquitto, find_mosquitto
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typing import Any
 
 from gmqtt import Client
 
-from agent.simulator import Simulator
+from agent.dev.simulator import Simulator
 
 MODULE_ID = "cost_test"
 BASE = f"everest_api/1/session_cost_consumer/{MODULE_ID}/"

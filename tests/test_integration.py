@@ -8,7 +8,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from agent.broker import Mosquitto, free_port
+from agent.dev.broker import Mosquitto, free_port
 from tests.harness import AgentProcess, Everest, agent_config, cost, read_json, wait_until
 
 DEFAULT_PRICE = {"messages": [{"content": "0.39 EUR/kWh", "language": "en"}]}

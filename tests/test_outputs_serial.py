@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from agent.dev.pty import PtyTap
 from agent.outputs import serial
-from agent.outputs.serial import PtyTap, SerialConfig, SerialOutput
+from agent.outputs.serial import SerialConfig, SerialOutput
 from agent.view import Total, View
 
 FF = b"\xff\xff\xff"

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from agent.broker import Mosquitto
+from agent.dev.broker import Mosquitto
 from agent.messages import SessionCost, decode
 from agent.money import DEFAULT_FORMAT
 from agent.pricing.preview import estimate, preview_lines, session_usage

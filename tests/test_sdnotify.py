@@ -6,7 +6,7 @@ import asyncio
 import socket
 from pathlib import Path
 
-from agent.broker import Mosquitto
+from agent.dev.broker import Mosquitto
 from tests.harness import AgentProcess, agent_config, wait_until
 
 

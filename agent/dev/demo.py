@@ -9,11 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agent.broker import Mosquitto
 from agent.config import Config, parse
-from agent.outputs.serial import PtyTap
+from agent.dev.broker import Mosquitto
+from agent.dev.pty import PtyTap
+from agent.dev.simulator import Simulator
 from agent.runtime import Agent
-from agent.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
