@@ -35,6 +35,20 @@ class Output(Protocol):
         """Release the device; must not raise."""
 
 
+class Repaintable(Protocol):
+    """An output that can put the whole current view on the display again.
+
+    Kinds whose display can lose its content on its own (it rebooted, was replugged, was
+    power-cycled) implement this and have a `refresh_s` key in their config (default 30, 0
+    disables): the worker calls repaint() with the view last shown every `refresh_s`, and
+    the output re-initialises the device and rewrites everything (no differential update).
+    A failure is handled like a failed show().
+    """
+
+    async def repaint(self, view: View) -> None:
+        """Re-initialise the display and write `view` in full."""
+
+
 class OutputKind(Protocol):
     """What a built-in output module or a `cost_agent.outputs` entry point provides."""
 
