@@ -65,8 +65,18 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 class WatchdogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """`[watchdog]`: communication check cadence and heartbeat supervision."""
 
-    communication_check_interval_s: Seconds = 2.0
+    communication_check_interval_s: Seconds = 1.0
     heartbeat_timeout_s: Annotated[float, Meta(ge=0)] = 3.0
+    # EVerest's cfg_communication_check_to_s: it raises CommunicationFault after this silence.
+    everest_check_timeout_s: Seconds = 5.0
+    # `false` on a clean stop ends EVerest's supervision until EVerest restarts: only for
+    # decommissioning a display. By default a stop publishes nothing.
+    stop_check_on_exit: bool = False
+
+    def __post_init__(self) -> None:
+        if self.communication_check_interval_s >= self.everest_check_timeout_s:
+            raise ValueError("communication_check_interval_s: must be below "
+                             f"everest_check_timeout_s ({self.everest_check_timeout_s:g})")
 
 
 class StatusConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

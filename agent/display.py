@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, assert_never
 
 import msgspec
 from msgspec import UNSET, Meta
@@ -39,6 +39,8 @@ class DisplayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     currency: Annotated[str, Meta(pattern="^([A-Z]{3})?$")] = "EUR"
     tariff_hold_s: Annotated[float, Meta(ge=0)] = 60.0
     finished_hold_s: Annotated[float, Meta(ge=0)] = 120.0
+    # A Running/Idle session that hears nothing this long ends without a final cost (0: never).
+    session_timeout_s: Annotated[float, Meta(ge=0)] = 0.0
     money: MoneyFormat = msgspec.field(default_factory=MoneyFormat)
 
 
@@ -67,23 +69,37 @@ class State(msgspec.Struct, frozen=True, gc=False):
 
     link_up: bool = False
     default_price: DefaultPrice | None = None
+    # An authorization tariff on screen until `tariff_until` (over a running session too).
     tariff: TariffMessage | None = None
     tariff_until: float | None = None
     session: SessionCost | None = None
     # Newest text for the session: from its session_cost or from a later tariff_message.
     session_text: list[MessageContent] | None = None
     energy_wh: int | None = None
-    finished_until: float | None = None
+    # Monotonic time of the newest message that named the session (for session_timeout_s).
+    session_seen: float | None = None
+    # The session ended at this monotonic time: the finished screen is held from here.
+    ended_at: float | None = None
+    # The end came as a Finished session_cost (False: final cost not received).
+    final: bool = False
+    # Finished results of other sessions that arrived while one was running (late news).
+    late_results: int = 0
     preview: tuple[str, ...] = ()
     estimate: Estimate | None = None
+
+    @property
+    def running(self) -> bool:
+        """A session is on and has not ended (status Running or Idle)."""
+        return self.session is not None and self.ended_at is None
 
 
 def _energy(msg: SessionCost, previous: int | None) -> int | None:
     chunks = msg.cost_chunks
-    if chunks is not UNSET and chunks:
-        last = chunks[-1].metervalue_to
-        if last is not UNSET and last > 0:
-            return last
+    if chunks is not UNSET:
+        # The newest chunk that is not null (EVerest writes a chunk with no member as null).
+        last = next((c for c in reversed(chunks) if c is not None), None)
+        if last is not None and last.metervalue_to is not UNSET and last.metervalue_to > 0:
+            return last.metervalue_to
     # 0 or absent means the meter did not say; keep the last known reading of this session.
     return previous
 
@@ -93,7 +109,7 @@ def total_value(msg: SessionCost) -> int:
     chunks = msg.cost_chunks
     if chunks is UNSET:
         return 0
-    return sum(c.cost.value for c in chunks if c.cost is not UNSET)
+    return sum(c.cost.value for c in chunks if c is not None and c.cost is not UNSET)
 
 
 class DisplayModel:
@@ -115,56 +131,110 @@ class DisplayModel:
 
     def update(self, state: State, event: Event, now: float) -> State:
         """The state after `event` at monotonic time `now`."""
-        replace = msgspec.structs.replace
-        if isinstance(event, SessionCost):
-            return self._session_cost(state, event, now)
-        if isinstance(event, TariffMessage):
-            return self._tariff(state, event, now)
-        if isinstance(event, DefaultPrice):
-            return replace(state, default_price=event)
-        if isinstance(event, LinkChanged):
-            return state if state.link_up == event.up else replace(state, link_up=event.up)
-        if isinstance(event, PricingChanged):
-            return replace(state, preview=event.preview, estimate=event.estimate)
-        return self._expire(state, now)
+        match event:
+            case SessionCost():
+                return self._session_cost(state, event, now)
+            case TariffMessage():
+                return self._tariff(state, event, now)
+            case DefaultPrice():
+                return msgspec.structs.replace(state, default_price=event)
+            case LinkChanged():
+                if state.link_up == event.up:
+                    return state
+                return msgspec.structs.replace(state, link_up=event.up)
+            case PricingChanged():
+                return msgspec.structs.replace(state, preview=event.preview,
+                                               estimate=event.estimate)
+            case Tick():
+                return self._expire(state, now)
+            case _:
+                assert_never(event)
 
     def _session_cost(self, state: State, msg: SessionCost, now: float) -> State:
+        replace = msgspec.structs.replace
         same = state.session is not None and state.session.session_id == msg.session_id
+        finished = msg.status == "Finished"
+        if not same and finished and state.running:
+            # Late news of an older session: the running one stays on screen.
+            return replace(state, late_results=state.late_results + 1)
+        if same and state.final and not finished:
+            # A final receipt is final; a Running/Idle behind it arrived out of order.
+            return replace(state, late_results=state.late_results + 1)
         text = state.session_text if same else None
         if msg.message is not UNSET and msg.message:
             text = msg.message
-        finished_until = None
-        if msg.status == "Finished":
-            already = same and state.finished_until is not None
-            finished_until = state.finished_until if already else now + self.config.finished_hold_s
-        return msgspec.structs.replace(
-            state, session=msg, session_text=text, tariff=None, tariff_until=None,
-            energy_wh=_energy(msg, state.energy_wh if same else None),
-            finished_until=finished_until, estimate=state.estimate if same else None)
+        ended_at = None
+        if finished:
+            # The hold counts from the (first) final cost, not from repeats of it.
+            ended_at = state.ended_at if same and state.final else now
+        # Another driver's tariff stays up while the running session is only updated.
+        keep_tariff = same and state.running
+        return replace(
+            state, session=msg, session_text=text,
+            tariff=state.tariff if keep_tariff else None,
+            tariff_until=state.tariff_until if keep_tariff else None,
+            energy_wh=_energy(msg, state.energy_wh if same else None), session_seen=now,
+            ended_at=ended_at, final=finished, estimate=state.estimate if same else None)
 
     def _tariff(self, state: State, msg: TariffMessage, now: float) -> State:
-        session = state.session
-        at_authorization = msg.identifier_type == "IdToken"
-        if session is not None and not (at_authorization and session.status == "Finished"):
-            # During or after a session the newest text wins (e.g. an offline final cost).
-            return msgspec.structs.replace(state, session_text=msg.messages)
-        # A new authorization ends the receipt of the previous session.
+        replace = msgspec.structs.replace
+        kind = msg.identifier_type
+        if kind in {"SessionId", "TransactionId"}:
+            session = state.session
+            if session is None or session.session_id not in (msg.identifier_id,
+                                                             msg.ocpp_transaction_id):
+                return state  # another session's text: nothing on this screen changes
+            # The newest text for the session wins (e.g. an offline final cost message).
+            seen = now if state.running else state.session_seen
+            return replace(state, session_text=msg.messages, session_seen=seen)
+        # IdToken, or no identifier at all (OCPP 1.6 SetUserPrice timeout fallback): a driver
+        # just authorized. Over a running session it is another driver's: shown for the hold.
+        until = now + self.config.tariff_hold_s
+        if state.running:
+            return replace(state, tariff=msg, tariff_until=until)
+        # Otherwise it opens the tariff screen and ends the receipt of the previous session.
+        return replace(state, tariff=msg, tariff_until=until, session=None, session_text=None,
+                       energy_wh=None, session_seen=None, ended_at=None, final=False,
+                       estimate=None)
+
+    def end_session(self, state: State, now: float) -> State:
+        """The running session ended without a final cost: its receipt, `final` false."""
+        if not state.running:
+            return state
+        return msgspec.structs.replace(state, ended_at=now, final=False)
+
+    def receipt(self, state: State, session: SessionCost, text: list[MessageContent] | None,
+                final: bool, ended_at: float) -> State:
+        """`state` showing a restored receipt that ended at monotonic time `ended_at`."""
         return msgspec.structs.replace(
-            state, tariff=msg, tariff_until=now + self.config.tariff_hold_s, session=None,
-            session_text=None, energy_wh=None, finished_until=None, estimate=None)
+            state, session=session, session_text=text, tariff=None, tariff_until=None,
+            energy_wh=_energy(session, None), session_seen=ended_at, ended_at=ended_at,
+            final=final, estimate=None)
 
     def _expire(self, state: State, now: float) -> State:
+        replace = msgspec.structs.replace
         if state.tariff_until is not None and now >= state.tariff_until:
-            state = msgspec.structs.replace(state, tariff=None, tariff_until=None)
-        if state.finished_until is not None and now >= state.finished_until:
-            state = msgspec.structs.replace(state, session=None, session_text=None,
-                                            energy_wh=None, finished_until=None, estimate=None)
+            state = replace(state, tariff=None, tariff_until=None)
+        timeout = self._timeout_at(state)
+        if timeout is not None and now >= timeout:
+            state = self.end_session(state, timeout)
+        if state.ended_at is not None and now >= state.ended_at + self.config.finished_hold_s:
+            state = replace(state, session=None, session_text=None, energy_wh=None,
+                            session_seen=None, ended_at=None, final=False, estimate=None)
         return state
 
-    @staticmethod
-    def next_deadline(state: State) -> float | None:
+    def _timeout_at(self, state: State) -> float | None:
+        limit = self.config.session_timeout_s
+        if limit <= 0 or not state.running or state.session_seen is None:
+            return None
+        return state.session_seen + limit
+
+    def next_deadline(self, state: State) -> float | None:
         """The monotonic time at which a Tick will change the state, if any."""
-        deadlines = [t for t in (state.tariff_until, state.finished_until) if t is not None]
+        finished_until = (None if state.ended_at is None
+                          else state.ended_at + self.config.finished_hold_s)
+        deadlines = [t for t in (state.tariff_until, finished_until, self._timeout_at(state))
+                     if t is not None]
         return min(deadlines) if deadlines else None
 
     # ---- rendering ---------------------------------------------------------------------
@@ -172,20 +242,22 @@ class DisplayModel:
     def screen(self, state: State) -> Screen:
         """Which screen the state implies."""
         session = state.session
-        if session is not None and session.status == "Finished":
+        if session is not None and state.ended_at is not None:
             return "finished"
         if not state.link_up:
             return "unavailable"
+        if state.tariff is not None:
+            return "tariff"
         if session is not None:
             return _STATUS_SCREEN[session.status]
-        return "tariff" if state.tariff is not None else "price"
+        return "price"
 
     def view(self, state: State, updated_at: str = "") -> View:
         """The view for `state`; the caller stamps `updated_at` when the content changed."""
         screen = self.screen(state)
         link: Literal["up", "down"] = "up" if state.link_up else "down"
         session = state.session
-        if session is None:
+        if session is None or screen == "tariff":
             source = state.tariff.messages if state.tariff is not None else (
                 state.default_price.messages if state.default_price is not None else None)
             chosen = choose(source, self._prefs)
@@ -197,7 +269,9 @@ class DisplayModel:
         qr = session.qr_code if session.qr_code is not UNSET and session.qr_code else None
         return View(
             screen=screen, link=link, session_id=session.session_id, status=session.status,
-            total=self._total(session, code), stale=not state.link_up,
+            # A receipt is final: it is not stale when the link goes down after it.
+            total=self._total(session, code), stale=screen == "unavailable",
+            final=state.final if screen == "finished" else None,
             energy_wh=state.energy_wh,
             prices=self._prices(session.charging_price, code),
             idle_price=self._idle(session.idle_price, code),
@@ -226,15 +300,15 @@ class DisplayModel:
         text: str = self._unit_price(price.value.value, decimals, code, suffix)
         return text
 
-    def _prices(self, components: Sequence[ChargingPriceComponent] | msgspec.UnsetType,
+    def _prices(self, components: Sequence[ChargingPriceComponent | None] | msgspec.UnsetType,
                 code: str | None) -> list[str]:
         if components is UNSET:
             return []
         return [self._price(c.price, code, _UNIT_SUFFIX.get(c.category or "", ""))
-                for c in components if c.price is not UNSET]
+                for c in components if c is not None and c.price is not UNSET]
 
-    def _idle(self, idle: IdlePrice | msgspec.UnsetType, code: str | None) -> str | None:
-        if idle is UNSET or idle.hour_price is UNSET:
+    def _idle(self, idle: IdlePrice | msgspec.UnsetType | None, code: str | None) -> str | None:
+        if idle is UNSET or idle is None or idle.hour_price is UNSET:
             return None
         text = self._price(idle.hour_price, code, "/h")
         grace = idle.grace_minutes

@@ -1,8 +1,12 @@
 """Typed messages of EVerest's session cost consumer API and one prebuilt decoder per topic.
 
 Schemas: everest-core docs/source/reference/EVerest_API (session_cost_consumer, session_cost,
-display_message, auth_consumer). Optional fields are UNSET when absent: EVerest omits them and
-never sends null, so null is rejected like any other wrong type. Unknown fields are ignored.
+display_message). Optional fields are UNSET when absent. EVerest's codec writes an IdlePrice,
+ChargingPriceComponent or SessionCostChunk with no member set as JSON `null`, also as an array
+element: those three (and only those) may be None, which means "absent" (an element: skip it).
+Every other null is rejected like any other wrong type. Unknown fields are ignored, and fields
+the display never shows (the driver's `id_tag`) are not decoded at all.
+A zero-byte payload is MQTT's way to clear a retained message: it decodes to `CLEARED`.
 """
 
 from __future__ import annotations
@@ -18,17 +22,14 @@ CostCategory = Literal["Energy", "Time", "FlatFee", "Other"]
 SessionStatus = Literal["Running", "Idle", "Finished"]
 MessageFormat = Literal["ASCII", "HTML", "URI", "UTF8", "QRCODE"]
 IdentifierType = Literal["IdToken", "SessionId", "TransactionId"]
-IdTokenType = Literal[
-    "Central", "eMAID", "MacAddress", "ISO14443", "ISO15693", "KeyCode", "Local", "NoAuthorization"
-]
-AuthorizationType = Literal["OCPP", "RFID", "Autocharge", "PlugAndCharge", "BankCard"]
 
 # No ISO 4217 currency has more than 4 minor digits; 18 keeps 10**decimals inside int64 range.
 Decimals = Annotated[int, Meta(ge=0, le=18)]
 # msgspec bounds must fit int64, so the uint64 ceiling is checked in decode().
 HeartbeatId = Annotated[int, Meta(ge=0)]
 HEARTBEAT_MAX: Final = 2**64 - 1
-TokenValue = Annotated[str, Meta(max_length=36)]
+# EVerest's MoneyAmount.value is a C++ int32_t: anything outside is not from EVerest.
+Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
 
 # frozen: messages are shared by the display state; gc=False: no cycles to track.
 
@@ -51,7 +52,7 @@ class Currency(msgspec.Struct, frozen=True, gc=False):
 class MoneyAmount(msgspec.Struct, frozen=True, gc=False):
     """An amount in units of 10**-decimals of the currency."""
 
-    value: int
+    value: Int32
 
 
 class Price(msgspec.Struct, frozen=True, gc=False):
@@ -79,8 +80,8 @@ class NextPeriodPrice(msgspec.Struct, frozen=True, gc=False):
     """Prices that start at `timestamp_from` (may be the empty string)."""
 
     timestamp_from: str
-    charging_price: list[ChargingPriceComponent]
-    idle_price: IdlePrice | UnsetType = UNSET
+    charging_price: list[ChargingPriceComponent | None]
+    idle_price: IdlePrice | UnsetType | None = UNSET
 
 
 class SessionCostChunk(msgspec.Struct, frozen=True, gc=False):
@@ -92,32 +93,6 @@ class SessionCostChunk(msgspec.Struct, frozen=True, gc=False):
     metervalue_to: int | UnsetType = UNSET
     cost: MoneyAmount | UnsetType = UNSET
     category: CostCategory | UnsetType = UNSET
-
-
-class CustomIdToken(msgspec.Struct, frozen=True, gc=False):
-    """Additional free-form token information."""
-
-    value: TokenValue
-    type: Annotated[str, Meta(max_length=50)]
-
-
-class IdToken(msgspec.Struct, frozen=True, gc=False):
-    """An authorization token value and its type."""
-
-    value: TokenValue
-    type: IdTokenType
-    additional_info: list[CustomIdToken] | UnsetType = UNSET
-
-
-class ProvidedIdToken(msgspec.Struct, frozen=True, gc=False):
-    """The token that authorized the session (fields beyond the display's needs are ignored)."""
-
-    id_token: IdToken
-    authorization_type: AuthorizationType
-    request_id: int | UnsetType = UNSET
-    parent_id_token: IdToken | UnsetType = UNSET
-    connectors: list[Annotated[int, Meta(ge=1)]] | UnsetType = UNSET
-    prevalidated: bool | UnsetType = UNSET
 
 
 class DefaultPrice(msgspec.Struct, frozen=True, gc=False):
@@ -141,10 +116,10 @@ class SessionCost(msgspec.Struct, frozen=True, gc=False):
     session_id: str
     currency: Currency
     status: SessionStatus
-    id_tag: ProvidedIdToken | UnsetType = UNSET
-    cost_chunks: list[SessionCostChunk] | UnsetType = UNSET
-    idle_price: IdlePrice | UnsetType = UNSET
-    charging_price: list[ChargingPriceComponent] | UnsetType = UNSET
+    # id_tag (the driver's RFID UID) is deliberately not declared: never decoded, never stored.
+    cost_chunks: list[SessionCostChunk | None] | UnsetType = UNSET
+    idle_price: IdlePrice | UnsetType | None = UNSET
+    charging_price: list[ChargingPriceComponent | None] | UnsetType = UNSET
     next_period: NextPeriodPrice | UnsetType = UNSET
     message: list[MessageContent] | UnsetType = UNSET
     qr_code: str | UnsetType = UNSET
@@ -156,7 +131,13 @@ class Heartbeat(msgspec.Struct, frozen=True, gc=False):
     id: int
 
 
-Message = DefaultPrice | TariffMessage | SessionCost | Heartbeat
+class Cleared(msgspec.Struct, frozen=True, gc=False):
+    """A zero-byte payload: the retained message of the topic was cleared (not an error)."""
+
+
+CLEARED: Final = Cleared()
+
+Message = DefaultPrice | TariffMessage | SessionCost | Heartbeat | Cleared
 
 TOPICS: Final = ("default_price", "tariff_message", "session_cost", "heartbeat")
 Topic = Literal["default_price", "tariff_message", "session_cost", "heartbeat"]
@@ -183,16 +164,17 @@ _CHECK_FALSE: Final = b"false"
 
 def decode(topic: str, payload: bytes) -> Message:
     """Decode a payload of `topic`; raises DecodeError (only) when it is not valid."""
+    if topic != "heartbeat" and topic not in _DECODERS:
+        raise DecodeError(topic, "unknown topic")
+    if not payload:
+        return CLEARED
     try:
         if topic == "heartbeat":
             beat = _HEARTBEAT.decode(payload)
             if beat > HEARTBEAT_MAX:
                 raise DecodeError(topic, "Expected `int` <= 2**64-1")
             return Heartbeat(beat)
-        decoder = _DECODERS.get(topic)
-        if decoder is None:
-            raise DecodeError(topic, "unknown topic")
-        return decoder.decode(payload)
+        return _DECODERS[topic].decode(payload)
     except msgspec.ValidationError as exc:
         raise DecodeError(topic, str(exc)) from None
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:

@@ -42,22 +42,72 @@ def write_atomic(path: str | Path, data: bytes, *, durable: bool = True, mode: i
             os.close(dir_fd)
 
 
+class Receipt(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """The session on the finished screen, and when it finished by both clocks and boot."""
+
+    session: SessionCost
+    ended_mono: float
+    ended_wall: float
+    boot_id: str
+    text: list[MessageContent] | None = None
+    final: bool = True
+
+
 class Snapshot(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """What a reboot must not lose: the price text and the receipt still on screen."""
 
     default_price: DefaultPrice | None = None
-    finished: SessionCost | None = None
-    finished_text: list[MessageContent] | None = None
+    receipt: Receipt | None = None
 
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Snapshot)
 SNAPSHOT_NAME = "display-state.json"
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:
     """Snapshot as JSON (optional message fields stay absent, as EVerest sends them)."""
     return _encoder.encode(snapshot)
+
+
+def read_boot_id(path: str = BOOT_ID_PATH) -> str:
+    """The kernel's id of this boot ("" when it cannot be read)."""
+    try:
+        return Path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def remaining_hold(receipt: Receipt, boot_id: str, now_mono: float, now_wall: float,
+                   hold_s: float) -> float | None:
+    """Seconds the restored receipt stays on screen, or None when its hold is over."""
+    if boot_id and receipt.boot_id == boot_id:
+        # Same boot: the monotonic clock is exact and immune to NTP steps.
+        left = receipt.ended_mono + hold_s - now_mono
+        return left if left > 0 else None
+    elapsed = now_wall - receipt.ended_wall
+    if elapsed < 0:
+        # The wall clock went backwards (not yet synced after the reboot): the full hold.
+        return hold_s
+    left = hold_s - elapsed
+    return left if left > 0 else None
+
+
+def remove_stale_temps(state_dir: str) -> int:
+    """Delete temp files a power cut left behind in `state_dir`; returns how many."""
+    removed = 0
+    try:
+        candidates = list(Path(state_dir).glob(".*.tmp"))
+    except OSError:
+        return 0
+    for tmp in candidates:
+        # Only write_atomic's own names: ".<target>.<random>.tmp".
+        if tmp.name.count(".") >= 3:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 def load_snapshot(state_dir: str) -> tuple[Snapshot, str | None]:
@@ -74,48 +124,100 @@ def load_snapshot(state_dir: str) -> tuple[Snapshot, str | None]:
 
 
 class SnapshotKeeper:
-    """Saves the snapshot when it changes (off the event loop) and restores it at start."""
+    """The one writer of the snapshot: saves the newest state when it changes, off the loop.
 
-    def __init__(self, state_dir: str) -> None:
+    run() is the only task that writes, so the save made at stop is the last one written; a
+    cancelled writer thread can never land an older snapshot after it.
+    """
+
+    def __init__(self, state_dir: str, hold_s: float) -> None:
         self.state_dir = state_dir
+        self.hold_s = hold_s
         self.saved = Snapshot()
+        self.boot_id = ""
+        self._pending: tuple[State, float, float] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
 
-    @staticmethod
-    def snapshot_of(state: State) -> Snapshot:
+    def snapshot_of(self, state: State, now_mono: float, now_wall: float) -> Snapshot:
         """What of `state` must survive a reboot."""
-        session = state.session
-        finished = session if session is not None and session.status == "Finished" else None
-        # A receipt whose hold has expired is not brought back by the next boot.
-        return Snapshot(default_price=state.default_price, finished=finished,
-                        finished_text=state.session_text if finished else None)
+        session, ended = state.session, state.ended_at
+        receipt = None
+        if session is not None and ended is not None:
+            receipt = Receipt(session=session, ended_mono=ended,
+                              ended_wall=now_wall - (now_mono - ended), boot_id=self.boot_id,
+                              text=state.session_text, final=state.final)
+        return Snapshot(default_price=state.default_price, receipt=receipt)
 
-    async def save(self, state: State) -> None:
-        """Write the snapshot of `state` if it differs from the last one written."""
+    def request(self, state: State, now_mono: float, now_wall: float) -> None:
+        """Have the writer save `state` (only the newest requested state is written)."""
+        self._pending = (state, now_mono, now_wall)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Write requested snapshots until close(); returns once the last one is written."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                await self._save(*pending)
+            if self._closing and self._pending is None:
+                return
+
+    def close(self) -> None:
+        """Make run() return after writing what is pending."""
+        self._closing = True
+        self._wake.set()
+
+    async def _save(self, state: State, now_mono: float, now_wall: float) -> None:
         if not self.state_dir:
             return
-        snapshot = self.snapshot_of(state)
-        if snapshot == self.saved:
+        snapshot = self.snapshot_of(state, now_mono, now_wall)
+        if _same(snapshot, self.saved):
             return
         path = Path(self.state_dir) / SNAPSHOT_NAME
         try:
-            await asyncio.to_thread(_write_private, path, encode_snapshot(snapshot))
+            # Shielded: a write in flight finishes even when the stop cancels its waiter.
+            await asyncio.shield(asyncio.to_thread(_write_private, path,
+                                                   encode_snapshot(snapshot)))
             self.saved = snapshot
         except OSError as exc:
             log.warning("state file %s: %s", path, exc)
 
-    def restore(self, model: DisplayModel, state: State, now: float) -> State:
-        """`state` with the saved default price and finished session applied."""
-        snapshot, problem = load_snapshot(self.state_dir)
+    async def restore(self, model: DisplayModel, state: State, now_mono: float,
+                      now_wall: float) -> State:
+        """`state` with the saved default price and the receipt (for the rest of its hold)."""
+        snapshot, problem, self.boot_id, removed = await asyncio.to_thread(self._load)
+        if removed:
+            log.info("removed %d temp file(s) left by an interrupted write", removed)
         if problem:
             log.warning("ignoring saved state: %s", problem)
         self.saved = snapshot
         if snapshot.default_price is not None:
-            state = model.update(state, snapshot.default_price, now)
-        if snapshot.finished is not None:
-            state = model.update(state, snapshot.finished, now)
-            if snapshot.finished_text:
-                state = msgspec.structs.replace(state, session_text=snapshot.finished_text)
+            state = model.update(state, snapshot.default_price, now_mono)
+        receipt = snapshot.receipt
+        if receipt is not None:
+            left = remaining_hold(receipt, self.boot_id, now_mono, now_wall, self.hold_s)
+            if left is not None:
+                state = model.receipt(state, receipt.session, receipt.text, receipt.final,
+                                      ended_at=now_mono - (self.hold_s - left))
         return state
+
+    def _load(self) -> tuple[Snapshot, str | None, str, int]:
+        removed = remove_stale_temps(self.state_dir) if self.state_dir else 0
+        snapshot, problem = load_snapshot(self.state_dir)
+        return snapshot, problem, read_boot_id(), removed
+
+
+def _same(a: Snapshot, b: Snapshot) -> bool:
+    # The wall time of a receipt is derived anew at every save; it is not a change.
+    if a.default_price != b.default_price:
+        return False
+    if a.receipt is None or b.receipt is None:
+        return a.receipt is b.receipt
+    return msgspec.structs.replace(a.receipt, ended_wall=0.0) == msgspec.structs.replace(
+        b.receipt, ended_wall=0.0)
 
 
 def _write_private(path: Path, data: bytes) -> None:

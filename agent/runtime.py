@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import msgspec
 
 from agent.config import Config, read_secret
 from agent.display import DisplayModel, Event, LinkChanged, PricingChanged, State, Tick
-from agent.messages import DecodeError, Heartbeat, SessionCost, TariffMessage, decode
+from agent.messages import Cleared, DecodeError, Heartbeat, SessionCost, TariffMessage, decode
 from agent.messages import encode_communication_check as check_payload
 from agent.mqtt import MqttLink
 from agent.outputs.base import OutputConfig
@@ -60,8 +61,8 @@ class Agent:
         self._wake_check = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.keeper = SnapshotKeeper(config.state.dir)
-        self._save_wake = asyncio.Event()
+        self.keeper = SnapshotKeeper(config.state.dir, config.display.finished_hold_s)
+        self._late_logged = 0
         self.pricing: LivePricing | None = None
         if config.pricing is not None and config.pricing.enabled:
             # Imported only when configured: the HTTP client stack costs RAM on a small board.
@@ -80,7 +81,8 @@ class Agent:
 
     async def run(self) -> None:
         """Run until stop() (or SIGTERM/SIGINT when installed by the caller)."""
-        self.state = self.keeper.restore(self.model, self.state, self.loop.time())
+        self.state = await self.keeper.restore(self.model, self.state, self.loop.time(),
+                                               time.time())
         if self.pricing is not None:
             self.apply(PricingChanged(preview=self.pricing.preview()), self.loop.time(),
                        publish=False)
@@ -121,7 +123,10 @@ class Agent:
 
     async def _shutdown(self) -> None:
         self.notifier.send(STOPPING="1", STATUS="stopping")
-        await self.link.close([(self.base + "m2e/communication_check", check_payload(False))])
+        # `false` ends EVerest's supervision for good (until EVerest restarts): only on request.
+        final = ([(self.base + "m2e/communication_check", check_payload(False))]
+                 if self.config.watchdog.stop_check_on_exit else [])
+        await self.link.close(final)
         if self._pricing_fetch is not None:
             self._tasks.append(self._pricing_fetch)
         for task in self._tasks:
@@ -129,7 +134,9 @@ class Agent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(w.flush(STOP_FLUSH_S) for w in self.workers))
         await asyncio.gather(*(w.stop() for w in self.workers))
-        await self.keeper.save(self.state)
+        self.keeper.request(self.state, self.loop.time(), time.time())
+        self.keeper.close()
+        await self.keeper.run()
         if self.config.status.path:
             await self._write_status()
         self.notifier.close()
@@ -142,6 +149,10 @@ class Agent:
         if name not in self.counters.received:
             return
         now = self.loop.time()
+        if not payload:
+            # A retained message was cleared (zero bytes): nothing to show, nothing wrong.
+            self.counters.cleared[name] += 1
+            return
         self.counters.received[name] += 1
         if len(payload) > self.config.mqtt.max_payload_bytes:
             self.counters.reject(name, f"payload of {len(payload)} bytes exceeds "
@@ -151,6 +162,8 @@ class Agent:
             msg = decode(name, payload)
         except DecodeError as exc:
             self.counters.reject(name, exc.reason, payload, now)
+            return
+        if isinstance(msg, Cleared):
             return
         if isinstance(msg, Heartbeat):
             self._on_heartbeat(msg.id, now)
@@ -218,8 +231,14 @@ class Agent:
         new = self.model.update(self.state, event, now)
         if new is self.state:
             return
+        if new.late_results > self._late_logged:
+            self._late_logged = new.late_results
+            if isinstance(event, SessionCost):
+                log.warning("ignored a late %s session_cost of session %s: session %s is on "
+                            "screen", event.status, event.session_id,
+                            self.state.session.session_id if self.state.session else None)
         self.state = new
-        self._save_wake.set()
+        self.keeper.request(new, now, time.time())
         if publish:
             self._publish_view()
         self._wake_clock.set()
@@ -290,13 +309,11 @@ class Agent:
                     "last_error": self.link.last_error},
             screen=self.view.screen if self.view else None,
             outputs={w.name: w.stats for w in self.workers},
-            pricing=self.pricing.stats() if self.pricing is not None else None)
+            pricing=self.pricing.stats() if self.pricing is not None else None,
+            late_session_costs=self.state.late_results)
 
     async def _persist(self) -> None:
-        while True:
-            await self._save_wake.wait()
-            self._save_wake.clear()
-            await self.keeper.save(self.state)
+        await self.keeper.run()
 
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())

@@ -39,6 +39,8 @@ class Counters:
         self.started = started_monotonic
         self.received: dict[str, int] = dict.fromkeys(TOPICS, 0)
         self.rejected: dict[str, int] = dict.fromkeys(TOPICS, 0)
+        # Zero-byte payloads: a retained message was cleared (counted, never rejected).
+        self.cleared: dict[str, int] = dict.fromkeys(TOPICS, 0)
         self.last_rejection: Rejection | None = None
         self.communication_checks_sent = 0
         self.heartbeat = HeartbeatTracker()
@@ -64,10 +66,11 @@ class Counters:
         doc: dict[str, Any] = {
             "received": dict(self.received),
             "rejected": dict(self.rejected),
+            "cleared": dict(self.cleared),
             "last_rejection": self.last_rejection,
             "communication_checks_sent": self.communication_checks_sent,
             "heartbeat": {"received": hb.received, "last_id": hb.last_id, "missed": hb.missed,
-                          "restarts": hb.restarts},
+                          "restarts": hb.restarts, "wraps": hb.wraps},
             "uptime_s": round(now - self.started, 3),
             "written_at": wall_clock_text(),
         }

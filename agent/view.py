@@ -43,6 +43,9 @@ class View(msgspec.Struct, frozen=True, gc=False):
     status: Status | None = None
     total: Total | None = None
     stale: bool = False
+    # On the finished screen: true for a Finished session_cost, false when the session ended
+    # without one ("final cost not received"); null on every other screen.
+    final: bool | None = None
     energy_wh: int | None = None
     prices: list[str] = msgspec.field(default_factory=list)
     idle_price: str | None = None

@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make `agent` and `bench` impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.display import DisplayConfig, DisplayModel, State
-from agent.messages import DefaultPrice, Heartbeat, decode
+from agent.messages import Cleared, DefaultPrice, Heartbeat, decode
 from agent.view import encode_view
 from bench import payloads
 
@@ -92,7 +92,8 @@ class _Display:
     def step(self, payload: bytes) -> bytes:
         """One message through the whole path; returns the encoded view."""
         event = decode(self.topic, payload)
-        if isinstance(event, Heartbeat):  # not a display event; no benchmarked topic yields one
+        # Not display events; no benchmarked topic yields one.
+        if isinstance(event, Heartbeat | Cleared):
             raise TypeError("heartbeat is not a display event")
         self.state = self.model.update(self.state, event, self.now)
         return encode_view(self.model.view(self.state, "2026-05-06T08:57:41Z"))

@@ -8,19 +8,23 @@ does not matter for throughput. Importing this module requires pydantic (a dev e
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.currencies import CurrencyCode
 from agent.messages import (
-    AuthorizationType,
     CostCategory,
     IdentifierType,
-    IdTokenType,
     MessageFormat,
     SessionStatus,
 )
+
+# The agent no longer decodes id_tag; the comparison model keeps the full schema.
+IdTokenType = Literal[
+    "Central", "eMAID", "MacAddress", "ISO14443", "ISO15693", "KeyCode", "Local", "NoAuthorization"
+]
+AuthorizationType = Literal["OCPP", "RFID", "Autocharge", "PlugAndCharge", "BankCard"]
 
 _CONFIG = ConfigDict(strict=True, frozen=True, extra="ignore")
 TokenValue = Annotated[str, Field(max_length=36)]

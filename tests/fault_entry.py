@@ -20,15 +20,15 @@ _FAULT_AT = time.monotonic() + _AFTER_S
 _real_next_deadline = DisplayModel.next_deadline
 
 
-def _faulty_next_deadline(state: State) -> float | None:
+def _faulty_next_deadline(self: DisplayModel, state: State) -> float | None:
     if time.monotonic() >= _FAULT_AT:
         raise RuntimeError("injected fault in the clock loop")
-    real = _real_next_deadline(state)
+    real = _real_next_deadline(self, state)
     # Wake the clock loop at the fault time even when nothing else would.
     return _FAULT_AT if real is None else min(real, _FAULT_AT)
 
 
-DisplayModel.next_deadline = staticmethod(_faulty_next_deadline)  # type: ignore[method-assign]
+DisplayModel.next_deadline = _faulty_next_deadline  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(cli.main())

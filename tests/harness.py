@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def agent_config(tmp: Path, port: int, *, heartbeat_timeout_s: float = 3.0,
                  check_interval_s: float = 0.5, finished_hold_s: float = 120,
-                 extra: str = "") -> Path:
+                 stop_check_on_exit: bool = False, extra: str = "") -> Path:
     """Write an agent config using a file output under `tmp`; returns its path."""
     path = tmp / "agent.toml"
     path.write_text(f"""
@@ -36,6 +36,7 @@ max_payload_bytes = 4096
 [watchdog]
 communication_check_interval_s = {check_interval_s}
 heartbeat_timeout_s = {heartbeat_timeout_s}
+stop_check_on_exit = {"true" if stop_check_on_exit else "false"}
 [display]
 tariff_hold_s = 60
 finished_hold_s = {finished_hold_s}

@@ -20,7 +20,7 @@ def test_demo_runs_a_session_end_to_end() -> None:
     for title in ("PRICE", "YOUR TARIFF", "CHARGING", "IDLE", "THANK YOU"):
         assert f" {title} " in result.stdout
     assert "https://receipts.example.com" in result.stdout.replace("|\n|", "")
-    assert "final false received" in result.stdout
+    assert "no false at stop" in result.stdout
 
 
 def test_demo_serial_pty_shows_what_the_display_receives() -> None:

@@ -32,11 +32,11 @@ def cost(session: str = "S1", status: str = "Running", value: int = 289, decimal
     return ev("session_cost", doc)
 
 
-def tariff(text: str, kind: str | None = "IdToken") -> Event:
+def tariff(text: str, kind: str | None = "IdToken", ident: str | None = None) -> Event:
     doc: dict[str, Any] = {"messages": [{"content": text, "language": "en"}]}
     if kind is not None:
         doc["identifier_type"] = kind
-        doc["identifier_id"] = "TOKEN"
+        doc["identifier_id"] = ident or ("TOKEN" if kind == "IdToken" else "S1")
     return ev("tariff_message", doc)
 
 

@@ -8,6 +8,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.dev.broker import Mosquitto, free_port
 from tests.harness import AgentProcess, Everest, agent_config, cost, read_json, wait_until
 
@@ -60,12 +62,14 @@ def test_session_flow_through_file_output(broker: Mosquitto, tmp_path: Path) -> 
     run(scenario())
 
 
-def test_communication_check_cadence_and_false_on_sigterm(broker: Mosquitto,
-                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_check_on_exit", [False, True])
+def test_communication_check_cadence_and_what_sigterm_publishes(
+        broker: Mosquitto, tmp_path: Path, stop_check_on_exit: bool) -> None:
     async def scenario() -> None:
         everest = await Everest(broker.port).connect()
-        agent = await AgentProcess(agent_config(tmp_path, broker.port,
-                                                check_interval_s=0.5)).start()
+        agent = await AgentProcess(agent_config(
+            tmp_path, broker.port, check_interval_s=0.5,
+            stop_check_on_exit=stop_check_on_exit)).start()
         try:
             await wait_until(lambda: len(everest.checks) >= 5, what="5 communication checks")
             times = [t for t, payload in everest.checks if payload == b"true"]
@@ -74,8 +78,14 @@ def test_communication_check_cadence_and_false_on_sigterm(broker: Mosquitto,
             assert max(gaps) < 5.0
             assert all(payload == b"true" for _, payload in everest.checks)
             assert await agent.terminate() == 0
-            await wait_until(lambda: everest.checks[-1][1] == b"false", timeout=3,
-                             what="final false")
+            if stop_check_on_exit:  # decommissioning: EVerest stops supervising for good
+                await wait_until(lambda: everest.checks[-1][1] == b"false", timeout=3,
+                                 what="final false")
+            else:  # an ordinary stop must not blind EVerest to a later failure
+                sent = len(everest.checks)
+                await asyncio.sleep(1.0)
+                assert len(everest.checks) == sent
+                assert all(payload == b"true" for _, payload in everest.checks)
         finally:
             await agent.kill()
             await everest.close()
@@ -222,6 +232,59 @@ def test_persisted_state_restored_after_restart(broker: Mosquitto, tmp_path: Pat
                 "https://r.example/q", "Thanks", "7.77 EUR")
             await wait_until(screen_is(view_path, "price", message="0.39 EUR/kWh"),
                              what="restored default price after the hold")
+        finally:
+            await agent.kill()
+            await everest.close()
+    run(scenario())
+
+
+def test_receipt_whose_hold_ran_out_while_down_is_not_restored(broker: Mosquitto,
+                                                               tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = agent_config(tmp_path, broker.port, finished_hold_s=3, heartbeat_timeout_s=0)
+        view_path = tmp_path / "display.json"
+        everest = await Everest(broker.port).connect()
+        agent = await AgentProcess(config).start()
+        try:
+            await wait_until(screen_is(view_path, "price", link="up"))
+            everest.send("default_price", DEFAULT_PRICE)
+            everest.send("session_cost", cost(status="Finished", value=7770))
+            await wait_until(screen_is(view_path, "finished"))
+            finished_at = asyncio.get_running_loop().time()
+            assert await agent.terminate() == 0
+            # The hold counts from the finish, not from the next start: wait it out.
+            await asyncio.sleep(max(0.0, finished_at + 3.5 - asyncio.get_running_loop().time()))
+            view_path.unlink()
+            agent = await AgentProcess(config).start()
+            view = await wait_until(lambda: read_json(view_path), what="first view")
+            assert view["screen"] == "price" and view["message"] == "0.39 EUR/kWh"
+        finally:
+            await agent.kill()
+            await everest.close()
+    run(scenario())
+
+
+def test_32bit_heartbeat_wrap_and_cleared_messages(broker: Mosquitto, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        agent = await AgentProcess(agent_config(tmp_path, broker.port)).start()
+        everest = await Everest(broker.port).connect()
+        view_path = tmp_path / "display.json"
+        try:
+            await wait_until(screen_is(view_path, "price", link="up"))
+            for beat in (2**32 - 2, 2**32 - 1, 0, 1):  # size_t on an armv7 board
+                everest.send("heartbeat", beat)
+                await asyncio.sleep(0.05)
+            everest.send("session_cost", cost())
+            await wait_until(screen_is(view_path, "charging"))
+            everest.send("session_cost", b"")   # a retained message cleared at EVerest's start
+            everest.send("default_price", b"")
+            status = await wait_until(lambda: (s := read_json(tmp_path / "status.json"))
+                                      and s["heartbeat"]["last_id"] == 1
+                                      and s["cleared"]["default_price"] == 1 and s)
+            assert (status["heartbeat"]["restarts"], status["heartbeat"]["wraps"]) == (0, 1)
+            assert status["cleared"]["session_cost"] == 1
+            assert status["rejected"] == dict.fromkeys(status["rejected"], 0)
+            assert read_json(view_path)["screen"] == "charging"  # type: ignore[index]
         finally:
             await agent.kill()
             await everest.close()

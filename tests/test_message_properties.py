@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from random import Random
-from typing import Any, Final, get_args
+from typing import Any, Final, Literal, get_args
 
 import msgspec
 import pytest
@@ -33,13 +33,12 @@ from agent.display import DisplayConfig, DisplayModel, LinkChanged, State, Tick,
 from agent.messages import (
     HEARTBEAT_MAX,
     TOPICS,
-    AuthorizationType,
+    Cleared,
     CostCategory,
     DecodeError,
     DefaultPrice,
     Heartbeat,
     IdentifierType,
-    IdTokenType,
     Message,
     MessageFormat,
     SessionCost,
@@ -108,6 +107,8 @@ class Obj:
     optional: dict[str, Schema] = field(default_factory=dict)
     extra: bool = True  # additionalProperties
     unchecked: frozenset[str] = frozenset()
+    # EVerest's codec writes this object as null when none of its members is set.
+    nullable: bool = False
 
     def declared(self) -> dict[str, Schema]:
         """All properties of the schema."""
@@ -129,12 +130,15 @@ CURRENCY: Final = Obj(
     # The schema only says minimum 0; the agent bounds decimals to 18 (10**18 fits int64).
     {"code": Enum(tuple(sorted(CODES))), "decimals": Int(0, 18)},
 )
-MONEY: Final = Obj("MoneyAmount", {"value": ANY_INT})
+# MoneyAmount.value is a C++ int32_t in EVerest.
+MONEY: Final = Obj("MoneyAmount", {"value": Int(-(2**31), 2**31 - 1)})
 PRICE: Final = Obj("Price", {"currency": CURRENCY, "value": MONEY})
 CHARGING_PRICE: Final = Obj(
-    "ChargingPriceComponent", {}, {"category": Enum(get_args(CostCategory)), "price": PRICE}
+    "ChargingPriceComponent", {}, {"category": Enum(get_args(CostCategory)), "price": PRICE},
+    nullable=True,
 )
-IDLE_PRICE: Final = Obj("IdlePrice", {}, {"grace_minutes": ANY_INT, "hour_price": PRICE})
+IDLE_PRICE: Final = Obj("IdlePrice", {}, {"grace_minutes": ANY_INT, "hour_price": PRICE},
+                        nullable=True)
 NEXT_PERIOD: Final = Obj(
     "NextPeriodPrice",
     {"timestamp_from": DATETIME, "charging_price": Arr(CHARGING_PRICE)},
@@ -151,7 +155,13 @@ CHUNK: Final = Obj(
         "cost": MONEY,
         "category": Enum(get_args(CostCategory)),
     },
+    nullable=True,
 )
+# id_tag's schema: still generated (the agent must accept it) though never decoded.
+IdTokenType = Literal[
+    "Central", "eMAID", "MacAddress", "ISO14443", "ISO15693", "KeyCode", "Local", "NoAuthorization"
+]
+AuthorizationType = Literal["OCPP", "RFID", "Autocharge", "PlugAndCharge", "BankCard"]
 CUSTOM_ID_TOKEN: Final = Obj("CustomIdToken", {"value": Str(36), "type": Str(50)})
 ID_TOKEN: Final = Obj(
     "IdToken",
@@ -193,6 +203,8 @@ SESSION_COST: Final = Obj(
         "message": Arr(MESSAGE_CONTENT),
         "qr_code": Str(),
     },
+    # The driver's token is never decoded (nor stored): anything there is accepted.
+    unchecked=frozenset({"id_tag"}),
 )
 TARIFF_MESSAGE: Final = Obj(
     "TariffMessage",
@@ -311,6 +323,8 @@ def strategy(spec: Schema, html_safe: bool = False) -> st.SearchStrategy[Any]:
     if isinstance(spec, Arr):
         return st.lists(strategy(spec.items, html_safe), min_size=spec.min_items,
                         max_size=spec.max_items)
+    if spec.nullable:
+        return st.one_of(_objects(spec, html_safe), _objects(spec, html_safe), st.none())
     return _objects(spec, html_safe)
 
 
@@ -360,7 +374,7 @@ def _must_fail(topic: str, payload: bytes) -> DecodeError:
 
 def expected_total(doc: dict[str, Any]) -> int:
     """The session total as the sum of the chunks' cost values in the JSON document."""
-    return sum(c["cost"]["value"] for c in doc.get("cost_chunks", []) if "cost" in c)
+    return sum(c["cost"]["value"] for c in doc.get("cost_chunks", []) if c and "cost" in c)
 
 
 def _contents(doc_messages: Sequence[dict[str, Any]]) -> list[str]:
@@ -384,6 +398,10 @@ def test_valid_session_cost_decodes(case: tuple[dict[str, Any], bytes]) -> None:
         assert msg.cost_chunks is not UNSET
         assert len(msg.cost_chunks) == len(doc["cost_chunks"])
         for chunk, chunk_doc in zip(msg.cost_chunks, doc["cost_chunks"], strict=True):
+            if chunk_doc is None:  # a null chunk is kept as None and skipped by every user
+                assert chunk is None
+                continue
+            assert chunk is not None
             assert chunk.metervalue_to == chunk_doc.get("metervalue_to", UNSET)
             assert chunk.timestamp_to == chunk_doc.get("timestamp_to", UNSET)
     else:
@@ -393,13 +411,12 @@ def test_valid_session_cost_decodes(case: tuple[dict[str, Any], bytes]) -> None:
         assert msg.message is not UNSET
         assert [m.content for m in msg.message] == _contents(doc["message"])
     assert msg.qr_code == doc.get("qr_code", UNSET)
-    if "id_tag" in doc:
-        assert msg.id_tag is not UNSET
-        assert msg.id_tag.id_token.value == doc["id_tag"]["id_token"]["value"]
-        assert msg.id_tag.authorization_type == doc["id_tag"]["authorization_type"]
+    assert not hasattr(msg, "id_tag")  # the driver's token never enters the agent
     if "charging_price" in doc:
         assert msg.charging_price is not UNSET
         assert len(msg.charging_price) == len(doc["charging_price"])
+    if doc.get("idle_price", 0) is None:
+        assert msg.idle_price is None
     if "next_period" in doc:
         assert msg.next_period is not UNSET
         assert msg.next_period.timestamp_from == doc["next_period"]["timestamp_from"]
@@ -512,6 +529,8 @@ class Site:
 
 def sites(doc: Any, spec: Schema, path: Path = ()) -> Iterator[Site]:
     """Every checked value below `doc` (not `doc` itself)."""
+    if doc is None:
+        return  # a nullable object written as null has nothing below it
     if isinstance(spec, Obj):
         for key, sub in spec.declared().items():
             if key in doc and key not in spec.unchecked:
@@ -567,6 +586,8 @@ MUTATIONS: Final = ("drop_required", "null", "wrong_type", "bad_enum", "out_of_r
 def _applicable(kind: str, site: Site) -> bool:
     if kind == "drop_required":
         return site.required
+    if kind == "null":
+        return not (isinstance(site.spec, Obj) and site.spec.nullable)
     if kind == "bad_enum":
         return isinstance(site.spec, Enum)
     if kind == "out_of_range":
@@ -651,7 +672,7 @@ def test_heartbeat_not_an_integer_raises(value: float | str) -> None:
 @given(topic=st.sampled_from(tuple(SCHEMAS)), data=st.data())
 def test_truncated_payload_raises_decode_error(topic: str, data: st.DataObject) -> None:
     _, payload = data.draw(valid_message(topic))
-    cut = data.draw(st.integers(0, len(payload) - 1))
+    cut = data.draw(st.integers(1, len(payload) - 1))  # zero bytes: a cleared message
     _must_fail(topic, payload[:cut])
 
 
@@ -699,7 +720,7 @@ def test_display_renders_any_valid_session_cost(
         if step in SCHEMAS:
             _, earlier = data.draw(valid_message(step, html_safe=True))
             message = decode(step, earlier)
-            assert not isinstance(message, Heartbeat)
+            assert not isinstance(message, Heartbeat | Cleared)
             state = model.update(state, message, now)
         else:
             event = Tick() if step == "tick" else LinkChanged(up=step == "link_up")
@@ -709,8 +730,20 @@ def test_display_renders_any_valid_session_cost(
     doc, payload = data.draw(valid_message("session_cost", html_safe=True))
     msg = decode("session_cost", payload)
     assert isinstance(msg, SessionCost)
-    state = model.update(state, msg, now)
+    before_state, state = state, model.update(state, msg, now)
     view = _render(model, state)
+    previous = before_state.session
+    same = previous is not None and previous.session_id == msg.session_id
+    late = before_state.running and not same and msg.status == "Finished"
+    behind_final = same and before_state.final and msg.status != "Finished"
+    if late or behind_final:  # late news never replaces what is on screen
+        assert state.session is previous
+        assert state.late_results == before_state.late_results + 1
+        return
+    assert state.session is msg
+    if view.screen == "tariff":  # another driver's tariff held over the running session
+        assert same and before_state.tariff is not None
+        return
     assert view.total is not None
     assert view.total.value == expected_total(doc)
     assert view.session_id == doc["session_id"]

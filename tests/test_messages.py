@@ -28,7 +28,8 @@ def test_ocpp16_running_cost_without_currency_code() -> None:
     assert msg.currency.code is UNSET
     assert msg.currency.decimals == 3
     assert msg.cost_chunks is not UNSET
-    assert msg.cost_chunks[0].metervalue_to == 1234
+    chunk = msg.cost_chunks[0]
+    assert chunk is not None and chunk.metervalue_to == 1234
 
 
 VALID = [

@@ -57,8 +57,10 @@ def _seconds_between(start: str, end: str) -> Decimal | None:
 
 def session_usage(msg: SessionCost) -> tuple[int, Decimal | None] | None:
     """Energy (Wh) and duration (s) of a session so far, from its chunks; None when unknown."""
-    chunks = msg.cost_chunks
-    if chunks is UNSET or not chunks:
+    if msg.cost_chunks is UNSET:
+        return None
+    chunks = [c for c in msg.cost_chunks if c is not None]  # null chunks carry nothing
+    if not chunks:
         return None
     first, last = chunks[0], chunks[-1]
     if last.metervalue_to is UNSET or last.metervalue_to <= 0:

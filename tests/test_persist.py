@@ -1,0 +1,135 @@
+"""The receipt across restarts: boot id, monotonic and wall clock; the single writer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from agent.display import DisplayConfig, DisplayModel, LinkChanged, State
+from agent.messages import SessionCost, decode
+from agent.persist import (
+    SNAPSHOT_NAME,
+    Receipt,
+    Snapshot,
+    SnapshotKeeper,
+    encode_snapshot,
+    read_boot_id,
+    remaining_hold,
+)
+
+HOLD = 120.0
+MODEL = DisplayModel(DisplayConfig(finished_hold_s=HOLD))
+
+
+def _session_cost(payload: bytes) -> SessionCost:
+    msg = decode("session_cost", payload)
+    assert isinstance(msg, SessionCost)
+    return msg
+
+
+FINISHED = _session_cost(json.dumps({
+    "session_id": "S1", "currency": {"code": "EUR", "decimals": 2}, "status": "Finished",
+    "cost_chunks": [{"cost": {"value": 777}}], "qr_code": "https://r.example/1",
+    "id_tag": {"id_token": {"value": "04E1A2B3C4", "type": "ISO14443"},
+               "authorization_type": "RFID"}}).encode())
+RECEIPT = Receipt(session=FINISHED, ended_mono=1000.0, ended_wall=1_700_000_000.0,
+                  boot_id="boot-a")
+
+
+@pytest.mark.parametrize(("boot", "mono", "wall", "left"), [
+    ("boot-a", 1000.0, 0.0, 120.0),              # same boot: the monotonic clock decides...
+    ("boot-a", 1030.0, 9e9, 90.0),               # ...whatever the wall clock says (NTP step)
+    ("boot-a", 1120.0, 0.0, None),
+    ("boot-b", 5.0, 1_700_000_030.0, 90.0),      # after a reboot: the wall clock
+    ("boot-b", 5.0, 1_700_000_000.0, 120.0),
+    ("boot-b", 5.0, 1_700_000_120.0, None),      # more than the hold has passed
+    ("boot-b", 5.0, 1_600_000_000.0, 120.0),     # clock went backwards (not synced): full hold
+    ("", 1000.0, 1_700_000_060.0, 60.0),         # boot id unreadable: treated as a reboot
+])
+def test_remaining_hold(boot: str, mono: float, wall: float, left: float | None) -> None:
+    assert remaining_hold(RECEIPT, boot, mono, wall, HOLD) == left
+
+
+def _finished_state(at: float) -> State:
+    return MODEL.update(MODEL.update(State(), LinkChanged(up=True), 0.0), FINISHED, at)
+
+
+async def _save(keeper: SnapshotKeeper, state: State, mono: float, wall: float) -> None:
+    keeper.request(state, mono, wall)
+    keeper.close()
+    await keeper.run()
+
+
+def test_receipt_saved_with_both_clocks_and_no_driver_token(tmp_path: Path) -> None:
+    keeper = SnapshotKeeper(str(tmp_path), HOLD)
+    keeper.boot_id = read_boot_id()
+    asyncio.run(_save(keeper, _finished_state(at=500.0), mono=530.0, wall=2000.0))
+    raw = (tmp_path / SNAPSHOT_NAME).read_bytes()
+    assert b"04E1A2B3C4" not in raw and b"id_tag" not in raw
+    saved = msgspec.json.decode(raw, type=Snapshot)
+    assert saved.receipt is not None
+    assert (saved.receipt.ended_mono, saved.receipt.ended_wall) == (500.0, 1970.0)
+    assert saved.receipt.boot_id == read_boot_id() != ""
+    assert os.stat(tmp_path / SNAPSHOT_NAME).st_mode & 0o777 == 0o600
+
+
+def _restore(tmp_path: Path, receipt: Receipt, mono: float, wall: float) -> State:
+    (tmp_path / SNAPSHOT_NAME).write_bytes(encode_snapshot(Snapshot(receipt=receipt)))
+    keeper = SnapshotKeeper(str(tmp_path), HOLD)
+    return asyncio.run(keeper.restore(MODEL, State(link_up=True), mono, wall))
+
+
+def test_restore_same_boot_keeps_the_rest_of_the_hold(tmp_path: Path) -> None:
+    receipt = msgspec.structs.replace(RECEIPT, boot_id=read_boot_id())
+    state = _restore(tmp_path, receipt, mono=1100.0, wall=0.0)
+    assert MODEL.view(state).screen == "finished"
+    assert MODEL.next_deadline(state) == 1120.0
+
+
+def test_restore_after_reboot_by_wall_clock(tmp_path: Path) -> None:
+    receipt = msgspec.structs.replace(RECEIPT, boot_id="another-boot")
+    state = _restore(tmp_path, receipt, mono=7.0, wall=1_700_000_100.0)
+    assert (MODEL.view(state).screen, MODEL.next_deadline(state)) == ("finished", 27.0)
+    state = _restore(tmp_path, receipt, mono=7.0, wall=1_700_000_500.0)
+    assert MODEL.view(state).screen == "price"
+
+
+def test_unconfirmed_end_is_restored_as_not_final(tmp_path: Path) -> None:
+    running = msgspec.structs.replace(FINISHED, status="Running")
+    receipt = msgspec.structs.replace(RECEIPT, session=running, final=False,
+                                      boot_id=read_boot_id())
+    view = MODEL.view(_restore(tmp_path, receipt, mono=1010.0, wall=0.0))
+    assert (view.screen, view.final) == ("finished", False)
+
+
+def test_temp_files_of_an_interrupted_write_are_removed(tmp_path: Path) -> None:
+    (tmp_path / f".{SNAPSHOT_NAME}.k2j3h4.tmp").write_bytes(b"")
+    (tmp_path / f".{SNAPSHOT_NAME}.x9y8z7.tmp").write_bytes(b"{")
+    (tmp_path / "keep.tmp").write_bytes(b"mine")
+    keeper = SnapshotKeeper(str(tmp_path), HOLD)
+    asyncio.run(keeper.restore(MODEL, State(), 0.0, 0.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tmp"]
+
+
+def test_the_last_requested_snapshot_is_the_one_on_disk(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        writer = asyncio.create_task(keeper.run())
+        for i in range(50):
+            price = decode("default_price", json.dumps(
+                {"messages": [{"content": f"price {i}"}]}).encode())
+            state = MODEL.update(State(), price, 0.0)  # type: ignore[arg-type]
+            keeper.request(state, 0.0, 0.0)
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+        keeper.close()
+        await asyncio.wait_for(writer, 10)
+    asyncio.run(scenario())
+    saved = msgspec.json.decode((tmp_path / SNAPSHOT_NAME).read_bytes(), type=Snapshot)
+    assert saved.default_price is not None
+    assert saved.default_price.messages[0].content == "price 49"
