@@ -2,8 +2,12 @@
 
 It knows only the datasheet: 4-bit nibble assembly (D3-D0 unwired, so they read low in
 8-bit mode), the instruction set, DDRAM in 2-line mode (0x00-0x27, 0x40-0x67), CGRAM,
-the entry mode, and the state after power-on (8-bit mode, display off, blank DDRAM,
-CGRAM garbage). Its character decoding is its own small table, not the agent's.
+the entry mode, the state after power-on (8-bit mode, display off, blank DDRAM, CGRAM
+garbage), and how long it stays busy (40 ms after power-on, 1.52 ms for clear and home,
+37 us for anything else). Its character decoding is its own small table, not the agent's.
+
+Time is simulated, never measured: `Clock` advances only by the agent's sleeps and by the
+bytes' transfer time on a simulated I2C bus, and a strobe while busy is recorded as an error.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ DECODE: dict[str, dict[int, str]] = {
 DEFAULT_PIN_MAP = {"rs": 0, "rw": 1, "e": 2, "backlight": 3, "d4": 4, "d5": 5, "d6": 6, "d7": 7}
 
 
+class Clock:
+    """Simulated time in seconds: the agent's sleep() advances it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        """What the agent calls instead of time.sleep."""
+        self.now += seconds
+
+
 def art(rows: Sequence[int]) -> tuple[str, ...]:
     """A CGRAM glyph as 8 strings of `#` and `.`."""
     return tuple(format(row & 0x1F, "05b").replace("1", "#").replace("0", ".") for row in rows)
@@ -39,13 +54,16 @@ class Hd44780Model:
         self.glyphs: dict[tuple[str, ...], str] = dict(glyphs or {EURO_ART: "€"})
         self.rs_latched_on = rs_latched_on
         self.errors: list[str] = []
+        self.busy_until = 0.0
+        self.now: float | None = None
         self.clears = 0
         self.ddram_writes = 0
         self.cgram_writes = 0
         self.power_cycle()
 
-    def power_cycle(self) -> None:
+    def power_cycle(self, now: float = 0.0) -> None:
         """The state after the supply comes back (the internal reset)."""
+        self.busy_until = now + 0.040
         self.eight_bit, self.two_line, self.display_on = True, False, False
         self.increment, self.shift = True, False
         self.ddram = [0x20] * 0x80
@@ -53,8 +71,11 @@ class Hd44780Model:
         self.ac, self.in_cgram = 0, False
         self.pending: tuple[bool, int] | None = None
 
-    def strobe(self, rs: bool, rw: bool, bits: int) -> None:
-        """E fell with RS, RW and D7-D4 at these levels."""
+    def strobe(self, rs: bool, rw: bool, bits: int, now: float | None = None) -> None:
+        """E fell with RS, RW and D7-D4 at these levels (at simulated time `now`, if given)."""
+        if now is not None and now < self.busy_until:
+            self.errors.append(f"strobe {1e6 * (self.busy_until - now):.0f} us too early")
+        self.now = now
         if rw:
             self.errors.append("RW high: a read strobe")
             return
@@ -69,6 +90,9 @@ class Hd44780Model:
 
     def execute(self, rs: bool, value: int) -> None:
         """One 8-bit transfer: data when RS is high, else an instruction."""
+        if self.now is not None:
+            slow = not rs and value in (0x01, 0x02, 0x03)  # clear, home
+            self.busy_until = self.now + (1.52e-3 if slow else 37e-6)
         if rs:
             self._write(value)
         elif value & 0x80:
@@ -141,9 +165,11 @@ class Hd44780Model:
 class Pcf8574Wires:
     """Feeds PCF8574 port bytes to a model: a strobe on each E falling edge."""
 
-    def __init__(self, model: Hd44780Model, pins: Mapping[str, int] | None = None) -> None:
+    def __init__(self, model: Hd44780Model, pins: Mapping[str, int] | None = None,
+                 clock: Clock | None = None, byte_s: float = 0.0) -> None:
         self.model = model
         self.pins = dict(pins or DEFAULT_PIN_MAP)
+        self.clock, self.byte_s = clock, byte_s
         self.port = 0
         self.bytes_seen = 0
 
@@ -159,11 +185,14 @@ class Pcf8574Wires:
     def feed(self, data: bytes) -> None:
         """Apply port bytes in order."""
         for port in data:
+            if self.clock is not None:
+                self.clock.now += self.byte_s  # the byte's time on the bus
             if self.bit("e") and not self.bit("e", port):
                 if (port ^ self.port) & ~(1 << self.pins["e"]):
                     self.model.errors.append("data changed with the E falling edge")
                 bits = sum(self.bit(f"d{4 + i}", port) << i for i in range(4))
-                self.model.strobe(self.bit("rs", port), self.bit("rw", port), bits)
+                self.model.strobe(self.bit("rs", port), self.bit("rw", port), bits,
+                                  None if self.clock is None else self.clock.now)
             self.port = port
             self.bytes_seen += 1
 
@@ -171,9 +200,11 @@ class Pcf8574Wires:
 class GpioWires:
     """A fake gpio line backend (the `gpio_backend.Opener`/`Backend` calls) wired to a model."""
 
-    def __init__(self, model: Hd44780Model, lines: Mapping[str, int]) -> None:
+    def __init__(self, model: Hd44780Model, lines: Mapping[str, int],
+                 clock: Clock | None = None) -> None:
         self.model = model
         self.lines = dict(lines)
+        self.clock = clock
         self.level: dict[int, bool] = {}
         self.requests: list[tuple[str, tuple[int, ...], bool, str]] = []
         self.released = 0
@@ -194,7 +225,8 @@ class GpioWires:
         self.level.update(values)
         if falling:
             bits = sum(self.level[self.lines[f"d{4 + i}"]] << i for i in range(4))
-            self.model.strobe(self.level[self.lines["rs"]], False, bits)
+            self.model.strobe(self.level[self.lines["rs"]], False, bits,
+                              None if self.clock is None else self.clock.now)
 
     def release(self) -> None:
         """Give the lines back."""

@@ -21,7 +21,14 @@ from agent.outputs.hd44780_bus import DEFAULT_PINS, PinMap, pcf8574_chunks
 from agent.outputs.hd44780_encode import GEOMETRIES, Hd44780Encoder, screen_rows
 from agent.outputs.hd44780_io import I2C_SLAVE
 from agent.view import Total, View
-from tests.hd44780_model import EURO_ART, GpioWires, Hd44780Model, Pcf8574Wires, art
+from tests.hd44780_model import (
+    EURO_ART,
+    Clock,
+    GpioWires,
+    Hd44780Model,
+    Pcf8574Wires,
+    art,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 GPIO_LINES = {"rs": 5, "e": 6, "d4": 13, "d5": 19, "d6": 26, "d7": 21}
@@ -298,6 +305,53 @@ def test_the_template_is_the_line_protocols_wrapped_to_the_geometry() -> None:
     assert rows == glass_rows(["12,34 €", "5.123 kWh", "0,35 €/kWh", "idle 0,10 €/min"], 20)
     rows = screen_rows(view, "{message}", 16, 2, "A02")
     assert rows == glass_rows(["Thank you for", "charging with us"], 16)
+
+
+def timed_session(out: Hd44780Output, model: Hd44780Model, clock: Clock) -> None:
+    """Open, updates, a glitch and a power cycle each followed by a repaint, a re-open."""
+    euro = lines_view("Total 1,00 €", "5.000 kWh", "0,35 €/kWh", "Danke")
+
+    async def run() -> None:
+        await shown(out, euro, lines_view("Total 1,20 €", "5.600 kWh", "0,35 €/kWh"))
+        model.strobe(False, False, 0x3, clock.now + 1.0)
+        clock.now += 1.0
+        await out.repaint(euro)
+        model.power_cycle(clock.now)
+        clock.now += 1.0
+        await out.repaint(euro)
+        await out.close()
+        await shown(out, lines_view("x"), euro)
+    asyncio.run(run())
+    assert model.glass() == glass_rows(["Total 1,00 €", "5.000 kWh", "0,35 €/kWh", "Danke"], 20)
+
+
+@pytest.mark.parametrize("bus_hz", [100_000, 400_000])
+def test_i2c_never_strobes_the_controller_while_it_is_busy(bus_hz: int) -> None:
+    clock = Clock()
+    model = Hd44780Model(20, 4, "A02")
+    fake = FakeI2c(Pcf8574Wires(model, clock=clock, byte_s=9 / bus_hz))
+    out = Hd44780Output(config(template="{prices}"), i2c_io=fake, sleep=clock.sleep)
+    timed_session(out, model, clock)
+    assert model.errors == []
+
+
+def test_gpio_never_strobes_the_controller_while_it_is_busy() -> None:
+    clock = Clock()
+    model = Hd44780Model(20, 4, "A02")
+    gpio = GpioWires(model, GPIO_LINES, clock)
+    out = Hd44780Output(config(bus="gpio", lines=GPIO_LINES, template="{prices}"),
+                        gpio_opener=gpio, sleep=clock.sleep)
+    timed_session(out, model, clock)
+    assert model.errors == []
+
+
+def test_the_model_notices_missing_waits() -> None:
+    clock = Clock()
+    model = Hd44780Model(20, 4, "A02")
+    fake = FakeI2c(Pcf8574Wires(model, clock=clock, byte_s=9 / 100_000))
+    out = Hd44780Output(config(template="{prices}"), i2c_io=fake, sleep=no_sleep)
+    asyncio.run(shown(out, lines_view("x")))
+    assert any("too early" in error for error in model.errors)
 
 
 BAD = [
