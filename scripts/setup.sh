@@ -1,7 +1,8 @@
 #!/bin/sh
 # Bootstraps everything the demo and the tests need on a fresh machine:
 # a virtualenv with the package and its dev extras, and mosquitto (plus shellcheck for the
-# init-script test) from the distribution when missing. Idempotent; safe to run every time.
+# init-script test and zbar-tools for the QR code scan test) from the distribution when
+# missing. Idempotent; safe to run every time.
 set -eu
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -30,6 +31,9 @@ if ! have_mosquitto; then
 fi
 if ! command -v shellcheck >/dev/null 2>&1; then
     apt_install shellcheck || echo "setup: shellcheck not installed; the init-script lint test will skip" >&2
+fi
+if ! command -v zbarimg >/dev/null 2>&1; then
+    apt_install zbar-tools || echo "setup: zbar-tools not installed; the QR code scan test will skip" >&2
 fi
 
 stamp="$VENV/.installed"

@@ -1,15 +1,21 @@
-"""`console` output: a framed rendering of the view on a terminal, like a character LCD."""
+"""`console` output: a framed rendering of the view on a terminal, like a character LCD.
+
+When the view has a `qr_code` (the receipt on the finished screen), the code is drawn under
+the frame in Unicode half blocks (agent.outputs.qrblock; needs the `qr` extra, else only
+the URL's text row in the frame shows it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta
 
 from agent.outputs.base import OutputConfig
 from agent.outputs.lineproto import layout
+from agent.outputs.qrblock import Colors, draw
 from agent.view import View, energy_kwh_text
 
 _TITLES = {"price": "PRICE", "tariff": "YOUR TARIFF", "charging": "CHARGING", "idle": "IDLE",
@@ -22,6 +28,8 @@ class ConsoleConfig(OutputConfig, tag="console", frozen=True):
     width: Annotated[int, Meta(ge=8, le=200)] = 20
     lines: Annotated[int, Meta(ge=2, le=50)] = 4
     stream: str = "stdout"
+    # Which QR modules the characters draw: the light ones on a dark terminal, or "off".
+    qr: Literal["light-on-dark", "dark-on-light", "off"] = "light-on-dark"
 
 
 CONFIG = ConsoleConfig
@@ -49,12 +57,15 @@ def _body(view: View) -> list[str]:
     return rows
 
 
-def render(view: View, width: int = 20, lines: int = 4) -> str:
-    """The framed text block for `view`: a title row, then `lines` wrapped and cut rows."""
+def render(view: View, width: int = 20, lines: int = 4,
+           qr: Colors | Literal["off"] = "light-on-dark") -> str:
+    """The framed text block for `view` (a title row, then `lines` rows), then its QR code."""
     title = _TITLES[view.screen] + ("" if view.link == "up" else " !")
     body = layout("\n".join(_body(view)), width, lines, pad=True)
     top = "+" + f" {title} ".center(width, "-")[:width] + "+"
     rows = [top] + [f"|{row}|" for row in body] + ["+" + "-" * width + "+"]
+    if view.qr_code and qr != "off":
+        rows.extend(draw(view.qr_code, qr) or ())
     return "\n".join(rows) + "\n"
 
 
@@ -71,7 +82,7 @@ class ConsoleOutput:
 
     async def show(self, view: View) -> None:
         """Print the frame when it differs from the last one printed."""
-        frame = render(view, self.config.width, self.config.lines)
+        frame = render(view, self.config.width, self.config.lines, self.config.qr)
         if frame == self._last:
             return
         stream = sys.stderr if self.config.stream == "stderr" else sys.stdout
