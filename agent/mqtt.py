@@ -1,16 +1,21 @@
-"""The broker link: gmqtt connection owned by one task, reconnect with capped backoff and jitter."""
+"""The broker link in the shape of aiomqtt: one connection is an async context manager with an
+async iterator of messages; failures are typed and say their cause in one line.
+
+gmqtt does the protocol. Its own reconnect loop is switched off (it spawns untracked tasks) and
+its logging is demoted to DEBUG without tracebacks: the agent reports each event itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-import random
 import ssl
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Self
 
-from gmqtt import Client, Subscription
+from gmqtt import Client, MQTTConnectError, Subscription
 from gmqtt.mqtt.constants import MQTTv311
 
 from agent.config import MqttConfig
@@ -18,151 +23,171 @@ from agent.config import MqttConfig
 log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.1
+# Messages not yet taken by the consumer; beyond this the oldest are dropped and counted.
+QUEUE_LIMIT = 4096
+CLOSE_TIMEOUT_S = 0.5
+
+# MQTT 3.1.1 CONNACK return codes, as the agent says them.
+_CONNACK = {1: "unacceptable protocol version", 2: "client id rejected",
+            3: "broker unavailable", 4: "bad user name or password", 5: "not authorised"}
+
+
+class MqttError(Exception):
+    """The broker could not be reached or the connection ended; str() is the cause."""
+
+
+class ConnectFailed(MqttError):
+    """A connection attempt failed (refused, timed out, TLS, CONNACK error)."""
+
+
+class ConnectionLost(MqttError):
+    """An established connection ended."""
+
+
+class _GmqttLogFilter(logging.Filter):
+    """gmqtt narrates (and dumps tracebacks for) expected network errors: keep it at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+_GMQTT_LOG = logging.getLogger("agent.mqtt.gmqtt")
+_GMQTT_LOG.addFilter(_GmqttLogFilter())
+for _name in ("gmqtt", "gmqtt.client", "gmqtt.mqtt.handler", "gmqtt.mqtt.protocol"):
+    logging.getLogger(_name).addFilter(_GmqttLogFilter())
 
 
 class _Client(Client):  # type: ignore[misc]
-    """gmqtt client whose own reconnect loop is off: MqttLink owns reconnection and its tasks."""
+    """gmqtt client whose own reconnect loop is off: the runtime owns reconnection."""
 
     async def reconnect(self, delay: bool = False) -> None:
         return None
 
 
-def backoff_delays(cap: float, rng: random.Random | None = None) -> Iterator[float]:
-    """Exponential delays from 0.1 s doubling up to `cap`, each with 50-100 % jitter."""
-    rand = rng or random.Random()
-    step = BACKOFF_START_S
-    while True:
-        yield min(step, cap) * rand.uniform(0.5, 1.0)
-        step = min(step * 2, cap)
+def describe(exc: BaseException) -> str:
+    """One line saying why a connection failed, without a traceback."""
+    if isinstance(exc, MQTTConnectError):
+        code = getattr(exc, "_code", None)
+        text = _CONNACK.get(code, exc.message) if isinstance(code, int) else str(exc)
+        return f"{text} (CONNACK {code})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
 
 
-def tls_context(config: MqttConfig) -> ssl.SSLContext | bool:
-    """An SSL context for `[mqtt.tls]`, or False for plain TCP."""
+class Connection:
+    """One broker connection: `async with Connection(...) as conn`, then iterate messages()."""
+
+    def __init__(self, config: MqttConfig, client_id: str, topics: list[str], *,
+                 password: str | None = None, tls: ssl.SSLContext | None = None,
+                 timeout_s: float = 5.0) -> None:
+        self.config = config
+        self.topics = topics
+        self.timeout_s = timeout_s
+        self.dropped = 0
+        self._client = _Client(client_id, clean_session=True, logger=_GMQTT_LOG)
+        if config.username:
+            self._client.set_auth_credentials(config.username, password)
+        self._client.on_message = self._message
+        self._client.on_disconnect = self._disconnected
+        self._tls: ssl.SSLContext | bool = tls if tls is not None else False
+        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._lost: str | None = None
+        self._up = False
+
+    @property
+    def where(self) -> str:
+        """`host:port` of the broker, for log lines."""
+        return f"{self.config.host}:{self.config.port}"
+
+    async def __aenter__(self) -> Self:
+        try:
+            await asyncio.wait_for(
+                self._client.connect(self.config.host, self.config.port, ssl=self._tls,
+                                     keepalive=self.config.keepalive_s, version=MQTTv311),
+                self.timeout_s)
+        except TimeoutError:
+            await self._abort()
+            raise ConnectFailed(f"no answer within {self.timeout_s:.1f} s") from None
+        except asyncio.CancelledError:
+            await self._abort()
+            raise
+        except Exception as exc:
+            await self._abort()
+            raise ConnectFailed(describe(exc)) from None
+        # Clean sessions keep no subscriptions: subscribe on every connection.
+        self._client.subscribe([Subscription(t, qos=0) for t in self.topics])
+        self._up = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        was_up, self._up = self._up, False
+        if was_up and self._lost is None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.disconnect(), CLOSE_TIMEOUT_S)
+        await self._abort()
+
+    @property
+    def up(self) -> bool:
+        """The connection is established and not lost."""
+        return self._up and self._lost is None
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish QoS 0, not retained; False when the connection is not up."""
+        if not self.up:
+            return False
+        self._client.publish(topic, payload, qos=0, retain=False)
+        return True
+
+    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        """(topic, payload) as they arrive; raises ConnectionLost when the connection ends."""
+        queue = self._queue
+        while True:
+            while queue:
+                yield queue.popleft()
+            if self._lost is not None:
+                raise ConnectionLost(self._lost)
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _message(self, client: _Client, topic: str, payload: bytes, qos: int,
+                 properties: Any) -> int:
+        if len(self._queue) >= QUEUE_LIMIT:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append((topic, payload))
+        self._wake.set()
+        return 0
+
+    def _disconnected(self, client: _Client, packet: Any, exc: Exception | None = None) -> None:
+        if self._lost is None:
+            self._lost = "connection lost" if exc is None else f"connection lost: {describe(exc)}"
+        self._wake.set()
+
+    async def _abort(self) -> None:
+        # A half-open attempt must not keep its socket (or gmqtt's keepalive timer).
+        self._client._is_active = False
+        transport_owner = getattr(self._client, "_connection", None)
+        if transport_owner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(transport_owner.close(), CLOSE_TIMEOUT_S)
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    """An SSL context for `[mqtt.tls]`, or None for plain TCP."""
     tls = config.tls
     if tls is None:
-        return False
+        return None
     context = ssl.create_default_context(cafile=tls.ca_file or None)
     if tls.cert_file:
         context.load_cert_chain(tls.cert_file, tls.key_file or None)
     return context
-
-
-class MqttLink:
-    """Keeps one connection to the broker; calls back on messages and on connection changes."""
-
-    def __init__(self, config: MqttConfig, client_id: str, topics: list[str],
-                 on_message: Callable[[str, bytes], None],
-                 on_connection: Callable[[bool], None], password: str | None = None) -> None:
-        self.config = config
-        self.client_id = client_id
-        self.topics = topics
-        self._on_message = on_message
-        self._on_connection = on_connection
-        self._password = password
-        self._ssl = tls_context(config)
-        self._client: _Client | None = None
-        self._lost = asyncio.Event()
-        self._closing = False
-        self.connected = False
-        self.connects = 0
-        self.reconnects = 0
-        self.last_error: str | None = None
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        """Publish QoS 0 if connected; False when there is no connection to send on."""
-        client = self._client
-        if client is None or not self.connected:
-            return False
-        client.publish(topic, payload, qos=0, retain=False)
-        return True
-
-    async def run(self) -> None:
-        """Connect, stay connected, reconnect forever; returns only when cancelled."""
-        delays = backoff_delays(self.config.reconnect_max_s)
-        while True:
-            client = self._new_client()
-            try:
-                await asyncio.wait_for(
-                    client.connect(self.config.host, self.config.port, ssl=self._ssl,
-                                   keepalive=self.config.keepalive_s, version=MQTTv311),
-                    self.config.connect_timeout_s)
-            except asyncio.CancelledError:
-                await self._drop(client)
-                raise
-            except Exception as exc:
-                await self._drop(client)
-                self._note_failure(f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(next(delays))
-                continue
-            delays = backoff_delays(self.config.reconnect_max_s)
-            try:
-                await self._lost.wait()
-            finally:
-                await self._drop(client)
-            self._note_failure("connection lost")
-
-    def _new_client(self) -> _Client:
-        client = _Client(self.client_id, clean_session=True,
-                         logger=logging.getLogger("agent.mqtt.gmqtt"))
-        if self.config.username:
-            client.set_auth_credentials(self.config.username, self._password)
-        client.on_connect = self._connected
-        client.on_disconnect = self._disconnected
-        client.on_message = self._message
-        self._lost.clear()
-        self._client = client
-        return client
-
-    def _connected(self, client: _Client, flags: int, rc: int, properties: Any) -> None:
-        if client is not self._client:
-            return
-        # Subscriptions are made on every connect: clean sessions keep none.
-        client.subscribe([Subscription(t, qos=0) for t in self.topics])
-        self.connected = True
-        if self.connects:
-            self.reconnects += 1
-        self.connects += 1
-        log.info("connected to %s:%s", self.config.host, self.config.port)
-        self.last_error = None
-        self._on_connection(True)
-
-    def _disconnected(self, client: _Client, packet: Any, exc: Exception | None = None) -> None:
-        if client is not self._client or self._closing:
-            return
-        was = self.connected
-        self.connected = False
-        self._lost.set()
-        if was:
-            self._on_connection(False)
-
-    def _message(self, client: _Client, topic: str, payload: bytes, qos: int,
-                 properties: Any) -> int:
-        self._on_message(topic, payload)
-        return 0
-
-    def _note_failure(self, reason: str) -> None:
-        if reason != self.last_error:
-            log.warning("broker %s:%s: %s; retrying", self.config.host, self.config.port, reason)
-        self.last_error = reason
-
-    async def _drop(self, client: _Client) -> None:
-        if self._closing and client is self._client:
-            return  # close() has already said goodbye on this connection
-        if self.connected and client is self._client:
-            self.connected = False
-            self._on_connection(False)
-        if self._lost.is_set():
-            return  # the socket is gone already; a DISCONNECT would only hit a closed transport
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.disconnect(), 0.5)
-
-    async def close(self, final: list[tuple[str, bytes]]) -> None:
-        """Publish the last messages (if connected) and disconnect cleanly."""
-        self._closing = True
-        client = self._client
-        if client is not None and self.connected:
-            for topic, payload in final:
-                client.publish(topic, payload, qos=0, retain=False)
-            self.connected = False
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), 0.5)

@@ -32,6 +32,17 @@ class Rejection(msgspec.Struct, frozen=True):
     time: str
 
 
+class BrokerStats(msgspec.Struct):
+    """The broker connection as the status file shows it."""
+
+    connected: bool = False
+    connects: int = 0
+    reconnects: int = 0
+    # Messages the consumer fell behind on (dropped oldest-first; never expected).
+    dropped: int = 0
+    last_error: str | None = None
+
+
 class Counters:
     """Message, link and output counters; snapshot() gives the status-file document."""
 
@@ -43,7 +54,6 @@ class Counters:
         self.cleared: dict[str, int] = dict.fromkeys(TOPICS, 0)
         self.last_rejection: Rejection | None = None
         self.communication_checks_sent = 0
-        self.heartbeat = HeartbeatTracker()
         self._log_after: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
@@ -60,9 +70,8 @@ class Counters:
                     suffix)
         self._log_after[topic] = now + REJECTION_LOG_INTERVAL_S
 
-    def snapshot(self, now: float, **extra: Any) -> dict[str, Any]:
+    def snapshot(self, now: float, hb: HeartbeatTracker, **extra: Any) -> dict[str, Any]:
         """The status document (JSON-ready)."""
-        hb = self.heartbeat
         doc: dict[str, Any] = {
             "received": dict(self.received),
             "rejected": dict(self.rejected),

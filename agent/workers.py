@@ -9,12 +9,13 @@ import time
 
 import msgspec
 
-from agent.outputs.base import Output
+from agent.outputs.base import Output, OutputConfig
 from agent.view import View
 
 log = logging.getLogger(__name__)
 
 RETRY_START_S = 0.1
+CLOSE_TIMEOUT_S = 0.3
 
 
 class OutputStats(msgspec.Struct):
@@ -42,6 +43,19 @@ class OutputWorker:
         self._opened = False
         self._failing = False
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_config(cls, name: str, output: Output, config: OutputConfig) -> OutputWorker:
+        """A worker with the retry cap of `config`."""
+        return cls(name, output, config.retry_max_s)
+
+    async def run(self) -> None:
+        """Feed the output until cancelled (the runtime's task group owns this), then close it."""
+        try:
+            await self._run()
+        finally:
+            if self._opened:
+                await self._close(CLOSE_TIMEOUT_S)
 
     def start(self) -> None:
         """Start the worker task (owned here, cancelled by stop())."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-import random
 import subprocess
 import sys
 from pathlib import Path
 
-from agent.mqtt import backoff_delays
 from tests.test_outputs_qr import ZBARIMG, qr_lines, scan, to_pgm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,11 +35,3 @@ def test_demo_serial_pty_shows_what_the_display_receives() -> None:
     serial = [line for line in result.stderr.splitlines() if line.startswith("serial> ")]
     assert any("charging" in line for line in serial)
     assert any("finished" in line and "EUR" in line for line in serial)
-
-
-def test_backoff_grows_to_the_cap_with_jitter() -> None:
-    delays = list(itertools.islice(backoff_delays(2.0, random.Random(7)), 12))
-    assert all(0 < d <= 2.0 for d in delays)
-    assert delays[0] <= 0.1
-    assert max(delays[-4:]) > 1.0             # reached the cap region
-    assert len(set(delays[-4:])) == 4         # jitter: capped delays still differ

@@ -1,0 +1,100 @@
+"""Supervision of one EVerest API module: its heartbeats in, our communication checks out, and
+the reconnect pacing that keeps EVerest's communication check satisfied (pure, no clock)."""
+
+from __future__ import annotations
+
+import random
+
+from agent.heartbeat import HeartbeatTracker, Verdict
+from agent.mqtt import BACKOFF_START_S
+
+
+class ApiWatch:
+    """One API module (session cost, or one EVSE manager): heartbeat deadline and check topic."""
+
+    def __init__(self, name: str, base: str, heartbeat_timeout_s: float) -> None:
+        self.name = name
+        self.base = base
+        self.check_topic = base + "m2e/communication_check"
+        self.timeout_s = heartbeat_timeout_s
+        self.tracker = HeartbeatTracker()
+        self.ok = True
+        self.since = 0.0
+        self.checks_sent = 0
+
+    def connected(self, now: float) -> None:
+        """A new broker connection: the heartbeat timeout counts from here."""
+        self.since = now
+        self.ok = True
+
+    def beat(self, beat: int, now: float) -> tuple[Verdict, bool]:
+        """Record a heartbeat; returns its verdict and whether it brought the module back."""
+        verdict = self.tracker.observe(beat)
+        self.since = now
+        back = not self.ok
+        self.ok = True
+        return verdict, back
+
+    def deadline(self, connected: bool) -> float | None:
+        """When the module counts as gone if no heartbeat arrives (None: not supervised now)."""
+        if self.timeout_s <= 0 or not connected or not self.ok:
+            return None
+        return self.since + self.timeout_s
+
+    def expire(self, now: float, connected: bool) -> bool:
+        """Mark the module gone when its deadline passed; True when that changed."""
+        deadline = self.deadline(connected)
+        if deadline is None or now < deadline:
+            return False
+        self.ok = False
+        return True
+
+
+class ReconnectPacer:
+    """Delays and attempt timeouts between broker connection attempts.
+
+    While EVerest still waits (the first `window_s` of an outage, its check timeout) attempts
+    are frequent and short, so a broker back within 2 s is reconnected well inside EVerest's
+    5 s. After that the delays grow to `cap_s`. Only a connection that stayed up `stable_s`
+    resets the pacing: a connection that is lost at once (a duplicate client id) backs off too.
+    """
+
+    def __init__(self, cap_s: float, attempt_s: float, window_s: float,
+                 rng: random.Random | None = None) -> None:
+        self.cap_s = cap_s
+        self.attempt_s = attempt_s
+        self.window_s = window_s
+        self.fast_cap_s = min(cap_s, max(BACKOFF_START_S, window_s / 10))
+        self.fast_attempt_s = min(attempt_s, window_s / 4)
+        self.stable_s = 2 * window_s
+        self._rng = rng or random.Random()
+        self._step = BACKOFF_START_S
+        self._outage_since: float | None = None
+        self._up_since: float | None = None
+
+    def up(self, now: float) -> None:
+        """A connection was established."""
+        self._up_since = now
+
+    def down(self, now: float) -> None:
+        """An attempt failed or a connection ended."""
+        if self._up_since is not None and now - self._up_since >= self.stable_s:
+            self._step = BACKOFF_START_S
+            self._outage_since = None
+        self._up_since = None
+        if self._outage_since is None:
+            self._outage_since = now
+
+    def _fast(self, now: float) -> bool:
+        return self._outage_since is None or now - self._outage_since < self.window_s
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next attempt (with 50-100 % jitter)."""
+        cap = self.fast_cap_s if self._fast(now) else self.cap_s
+        delay = min(self._step, cap) * self._rng.uniform(0.5, 1.0)
+        self._step = min(self._step * 2, self.cap_s)
+        return delay
+
+    def timeout(self, now: float) -> float:
+        """How long the next attempt may take before it is abandoned."""
+        return self.fast_attempt_s if self._fast(now) else self.attempt_s
