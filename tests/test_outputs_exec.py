@@ -175,3 +175,26 @@ def test_defaults_and_module_interface() -> None:
     assert c.timeout_s == 5.0
     assert exec_output.CONFIG is ExecConfig
     assert os.environ.get("COST_SCREEN") is None
+
+
+def test_failing_hook_backs_off_exponentially(tmp_path: Path) -> None:
+    """Through the output worker: 0.1 s doubling up to retry_max_s (30 s for exec by default),
+    so a hook that always fails runs about 6 times in 4 s, not 2.4 times a second."""
+    from agent.workers import OutputWorker
+
+    runs = tmp_path / "runs"
+    config = cfg(argv=[script(tmp_path, f"echo run >> {runs}\necho broken >&2\nexit 1\n")])
+    assert config.retry_max_s == 30
+
+    async def main() -> int:
+        worker = OutputWorker.for_config("hook", exec_output.create(config), config)
+        worker.start()
+        worker.submit(VIEW)
+        await asyncio.sleep(4.0)
+        await worker.stop()
+        assert worker.stats.last_error is not None and "broken" in worker.stats.last_error
+        return worker.stats.failed
+    failed = asyncio.run(main())
+    count = len(runs.read_text().splitlines())
+    assert failed == count
+    assert 3 <= count <= 6, count  # 2.4/s would be ~10; a slow machine only runs fewer
