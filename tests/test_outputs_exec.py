@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,20 @@ def run(config: ExecConfig, view: View = VIEW) -> None:
 
 
 def gone(pid: int) -> bool:
-    """The process no longer runs (reaped, or a zombie waiting for a reaper)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
+    """The process no longer runs (reaped, or a zombie waiting for a reaper).
+
+    SIGKILL is delivered asynchronously: a killed process may still show as running for a
+    moment on a loaded machine, so this waits up to 5 s for it to die.
+    """
+    for _ in range(500):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+        if "\nState:\tZ" in status:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_view_on_stdin_and_minimal_environment(tmp_path: Path,
