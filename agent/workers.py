@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
-from agent.outputs.base import Output, OutputConfig
+from agent.outputs.base import Output, OutputConfig, Repaintable
 from agent.view import View
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class OutputWorker:
                     await self.output.open()
                     self._opened = True
                 if action == "repaint":
-                    await self.output.repaint(view)  # type: ignore[attr-defined]
+                    await cast(Repaintable, self.output).repaint(view)
                 else:
                     await self.output.show(view)
             except asyncio.CancelledError:
