@@ -155,7 +155,7 @@ class OutputWorker:
             self._wake.clear()
             return "show"
         if len(waits) > 1 and waits[1] in done:
-            error = waits[1].exception()
+            error = None if waits[1].cancelled() else waits[1].exception()
             return error if isinstance(error, Exception) else RuntimeError(
                 "device lost (watch ended)")
         return "repaint"
