@@ -15,6 +15,7 @@ from agent.config import Config, ConfigError, load
 log = logging.getLogger("agent")
 
 EXIT_CONFIG = 2
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -27,11 +28,12 @@ def _run_loop(main: Coroutine[Any, Any, int]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
-    parser = argparse.ArgumentParser(prog="cost-agent", parents=[common],
+    parser = argparse.ArgumentParser(prog="cost-agent",
                                      description="EVerest session cost display agent")
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    # After the subcommand too; SUPPRESS so an absent one keeps the value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS)
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="run the agent")
@@ -93,16 +95,58 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty))
 
 
+def _price_args(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(log level, price's own arguments) when the subcommand is `price`, else None."""
+    level, i = "warning", 0  # price prints results; only problems are logged by default
+    while i < len(argv) and argv[i].startswith("--log-level"):
+        level, i = _level_at(argv, i)
+    if argv[i:i + 1] != ["price"]:
+        return None
+    rest: list[str] = []
+    i += 1
+    while i < len(argv):
+        if argv[i] == "--log-level" or argv[i].startswith("--log-level="):
+            level, i = _level_at(argv, i)
+        else:
+            rest.append(argv[i])
+            i += 1
+    return level, rest
+
+
+def _level_at(argv: list[str], i: int) -> tuple[str, int]:
+    """The level of the `--log-level X` or `--log-level=X` at argv[i], and the next index."""
+    option, _, value = argv[i].partition("=")
+    if option != "--log-level":
+        raise SystemExit(_usage_error(f"unrecognized argument {argv[i]}"))
+    step = 1 if value else 2
+    value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+    if value not in LOG_LEVELS:
+        raise SystemExit(_usage_error(f"--log-level: invalid choice {value!r} "
+                                      f"(choose from {', '.join(LOG_LEVELS)})"))
+    return value, i + step
+
+
+def _usage_error(message: str) -> int:
+    print(f"cost-agent: error: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cost-agent` console script."""
-    args_list = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        logs.shutdown()  # write what is queued (bounded wait), then stop the writer thread
+
+
+def _main(args_list: list[str]) -> int:
     # `price` has its own argument parser (agent.pricing.cli): hand it everything after the word.
-    head = args_list[2:3] if args_list[:1] == ["--log-level"] else args_list[:1]
-    if head == ["price"]:
+    price = _price_args(args_list)
+    if price is not None:
         from agent.pricing.cli import main as price_main
 
-        logs.setup("warning")
-        return price_main(args_list[args_list.index("price") + 1:])
+        logs.setup(price[0])
+        return price_main(price[1])
     args = _parser().parse_args(args_list)
     logs.setup(args.log_level)
     if args.command == "check-config":

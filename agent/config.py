@@ -165,13 +165,15 @@ def load(path: str | Path) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-    return parse(text)
+    config = parse(text)
+    from agent import preflight  # imports config: checks what the validated keys point at
+
+    preflight.check(config)
+    return config
 
 
 def read_secret(path: str, key: str) -> str:
-    """The stripped contents of a secret file; the error names the key, never the content."""
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config key {key}: cannot read {path}: "
-                          f"{exc.strerror if isinstance(exc, OSError) else 'not UTF-8'}") from None
+    """The validated one-line secret in `path`; the error names the key, never the content."""
+    from agent import preflight
+
+    return preflight.read_secret(path, key)

@@ -22,7 +22,7 @@ class MoneyFormat(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     def __post_init__(self) -> None:
         try:
             self.template.format(amount="1", code="EUR")
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
             raise ValueError(f"template: use only {{amount}} and {{code}} ({exc})") from None
 
 

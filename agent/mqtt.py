@@ -180,14 +180,3 @@ class Connection:
         if transport_owner is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(transport_owner.close(), CLOSE_TIMEOUT_S)
-
-
-def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
-    """An SSL context for `[mqtt.tls]`, or None for plain TCP."""
-    tls = config.tls
-    if tls is None:
-        return None
-    context = ssl.create_default_context(cafile=tls.ca_file or None)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file or None)
-    return context

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from agent.config import Config, ConfigError, read_secret
+from agent import logs, preflight
+from agent.config import Config
 from agent.display import DisplayModel, Event, LinkChanged, PricingChanged, State, Tick
 from agent.messages import TOPICS, Cleared, DecodeError, Heartbeat, SessionCost, TariffMessage
 from agent.messages import decode as decode_session_cost
 from agent.messages import encode_communication_check as check_payload
-from agent.mqtt import Connection, MqttError, tls_context
+from agent.mqtt import Connection, MqttError
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import load_kind
 from agent.persist import SnapshotKeeper, write_atomic
@@ -58,12 +59,10 @@ class Agent:
         self.notifier = Notifier()
         self.workers = [self._worker(i, oc) for i, oc in enumerate(config.output)]
         mqtt = config.mqtt
-        self._password = (read_secret(mqtt.password_file, "mqtt.password_file")
-                          if mqtt.password_file else None)
-        try:
-            self._tls = tls_context(mqtt)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"config key mqtt.tls: {exc}") from None
+        # Both were validated by check-config's rules at load; reading them here again keeps
+        # a file changed since then a one-line configuration error (exit 2), not a traceback.
+        self._password = preflight.read_password(mqtt)
+        self._tls = preflight.ssl_context(mqtt.tls) if mqtt.tls is not None else None
         self.client_id = (mqtt.client_id or
                           f"cost-agent-{config.everest.module_id}-{os.getpid()}")[:64]
         base = config.everest.base()
@@ -387,7 +386,7 @@ class Agent:
             screen=self.view.screen if self.view else None,
             outputs={w.name: w.stats for w in self.workers},
             pricing=self.pricing.stats() if self.pricing is not None else None,
-            late_session_costs=self.state.late_results)
+            late_session_costs=self.state.late_results, log_dropped=logs.dropped())
 
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
-from html import unescape
-from html.parser import HTMLParser
 
 import msgspec
 from msgspec import UNSET
@@ -14,7 +11,6 @@ from msgspec import UNSET
 from agent.messages import MessageContent
 
 _LINK_FORMATS = frozenset({"URI", "QRCODE"})
-_BREAKING_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4"})
 
 
 class Chosen(msgspec.Struct, frozen=True, gc=False):
@@ -28,48 +24,18 @@ class Chosen(msgspec.Struct, frozen=True, gc=False):
 NOTHING = Chosen()
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-        elif tag in _BREAKING_TAGS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
 def fold_whitespace(text: str) -> str:
     """Runs of whitespace become one space; ends are trimmed."""
     return " ".join(text.split())
 
 
-_TAG = re.compile(r"<[^>]*>?")
-
-
 @lru_cache(maxsize=256)
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: tags stripped, entities decoded, whitespace folded."""
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except AssertionError:
-        # html.parser asserts on some malformed markup (`<![x[`): strip tags the blunt way.
-        return fold_whitespace(unescape(_TAG.sub(" ", html)))
-    return fold_whitespace("".join(parser.parts))
+    # html.parser costs RAM on a small board: loaded only when a message is HTML.
+    from agent.htmltext import html_to_text as convert
+
+    return fold_whitespace(convert(html))
 
 
 @lru_cache(maxsize=64)

@@ -1,4 +1,10 @@
-"""One worker task per output: holds only the newest view, retries with backoff, never blocks."""
+"""One worker task per output: holds only the newest view, retries with backoff, never blocks.
+
+While nothing is pending the worker keeps the display honest: an output with `repaint()`
+(base.Repaintable) gets the view last shown again every `refresh_s`, and an output with
+`watch()` (base.Watched) is watched for a lost or replaced device. Both count a failure like
+a failed show(): close, back off, re-open, show the newest view in full.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Literal, cast
 
 import msgspec
 
-from agent.outputs.base import Output, OutputConfig
+from agent.outputs.base import Output, OutputConfig, Repaintable
 from agent.view import View
 
 log = logging.getLogger(__name__)
@@ -30,10 +37,14 @@ class OutputStats(msgspec.Struct):
 class OutputWorker:
     """Feeds one output; a slow or failing output delays nobody else."""
 
-    def __init__(self, name: str, output: Output, retry_max_s: float) -> None:
+    def __init__(self, name: str, output: Output, retry_max_s: float,
+                 refresh_s: float = 0.0) -> None:
         self.name = name
         self.output = output
         self.retry_max_s = retry_max_s
+        # Only outputs that can repaint are refreshed; 0 disables.
+        self.refresh_s = refresh_s if callable(getattr(output, "repaint", None)) else 0.0
+        self._painted_at = 0.0
         self.stats = OutputStats()
         self._latest: View | None = None
         self._shown: View | None = None
@@ -46,8 +57,10 @@ class OutputWorker:
 
     @classmethod
     def for_config(cls, name: str, output: Output, config: OutputConfig) -> OutputWorker:
-        """A worker with the retry cap of `config`."""
-        return cls(name, output, config.retry_max_s)
+        """A worker with the retry cap and (for repaintable kinds) `refresh_s` of `config`."""
+        refresh = getattr(config, "refresh_s", 0.0)
+        return cls(name, output, config.retry_max_s,
+                   float(refresh) if isinstance(refresh, int | float) else 0.0)
 
     async def run(self) -> None:
         """Feed the output until cancelled (the runtime's task group owns this), then close it."""
@@ -95,25 +108,26 @@ class OutputWorker:
     async def _run(self) -> None:
         delay = RETRY_START_S
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            view = self._latest
-            if view is None or view is self._shown:
+            action = await self._next()
+            if isinstance(action, Exception):
+                delay = await self._recover(action, delay)
+                continue
+            view = self._shown if action == "repaint" else self._latest
+            if view is None or (action == "show" and view is self._shown):
                 self._idle.set()
                 continue
             try:
                 if not self._opened:
                     await self.output.open()
                     self._opened = True
-                await self.output.show(view)
+                if action == "repaint":
+                    await cast(Repaintable, self.output).repaint(view)
+                else:
+                    await self.output.show(view)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._failed(exc)
-                await self._close(1.0)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
-                self._wake.set()  # retry with whatever is newest by then
+                delay = await self._recover(exc, delay)
                 continue
             if self._failing:
                 log.info("output %s: recovered", self.name)
@@ -121,8 +135,48 @@ class OutputWorker:
             delay = RETRY_START_S
             self.stats.ok += 1
             self._shown = view
+            self._painted_at = asyncio.get_running_loop().time()
             if self._latest is view:
                 self._idle.set()
+
+    async def _next(self) -> Literal["show", "repaint"] | Exception:
+        """Wait for a new view, the refresh time, or the output's watch() to raise."""
+        if self._wake.is_set() or self._shown is None or not self._opened:
+            await self._wake.wait()
+            self._wake.clear()
+            return "show"
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
+        watch = getattr(self.output, "watch", None)
+        if callable(watch):
+            waits.append(asyncio.ensure_future(watch()))
+        timeout = None
+        if self.refresh_s > 0:
+            loop = asyncio.get_running_loop()
+            timeout = max(0.0, self._painted_at + self.refresh_s - loop.time())
+        try:
+            done, _ = await asyncio.wait(waits, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        if waits[0] in done:
+            self._wake.clear()
+            return "show"
+        if len(waits) > 1 and waits[1] in done:
+            error = None if waits[1].cancelled() else waits[1].exception()
+            return error if isinstance(error, Exception) else RuntimeError(
+                "device lost (watch ended)")
+        return "repaint"
+
+    async def _recover(self, exc: Exception, delay: float) -> float:
+        """Count the failure, close, back off; the newest view is then shown in full."""
+        self._failed(exc)
+        self._shown = None
+        await self._close(1.0)
+        await asyncio.sleep(delay)
+        self._wake.set()  # retry with whatever is newest by then
+        return min(delay * 2, self.retry_max_s)
 
     def _failed(self, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"[:200]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,3 +33,50 @@ def test_price_subcommand_bad_input_exits_2(tmp_path: Path) -> None:
                             check=False, timeout=60)
     assert result.returncode == 2
     assert "elements[0]" in result.stderr
+
+
+def run_briefly(tmp_path: Path, *argv: str) -> str:
+    """Start `cost-agent ARGV` (no broker), wait for its status file, SIGTERM; its stderr."""
+    config = tmp_path / "agent.toml"
+    status = tmp_path / "status.json"
+    status.unlink(missing_ok=True)
+    config.write_text(f'[mqtt]\nport = 9\n[status]\npath = "{status}"\ninterval_s = 0.2\n'
+                      f'[state]\ndir = "{tmp_path}/state"\n')
+    args = [a.replace("CONFIG", str(config)) for a in argv]
+    proc = subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not status.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    return err
+
+
+def test_log_level_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    assert " INFO agent.runtime: running:" in run_briefly(tmp_path, "run", "--config", "CONFIG")
+    for argv in (["--log-level", "error", "run", "--config", "CONFIG"],
+                 ["run", "--config", "CONFIG", "--log-level", "error"],
+                 ["--log-level=debug", "run", "--log-level=error", "--config", "CONFIG"]):
+        assert run_briefly(tmp_path, *argv) == "", argv  # nothing at error level happened
+
+
+def test_log_level_with_price_and_check_config(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[status]\npath = ""\n[state]\ndir = ""\n')
+    for argv in (["price", "--structure", str(FIXTURE), "--log-level", "debug", "--json"],
+                 ["--log-level=error", "price", "--log-level=debug", "--structure",
+                  str(FIXTURE)],
+                 ["check-config", "--log-level", "error", str(good)],
+                 ["--log-level", "debug", "check-config", str(good)]):
+        result = subprocess.run([sys.executable, "-m", "agent", *argv], capture_output=True,
+                                text=True, cwd=REPO, check=False, timeout=60)
+        assert result.returncode == 0, (argv, result.stderr)
+    for argv in (["price", "--log-level", "loud"], ["run", "--log-level", "loud"]):
+        result = subprocess.run([sys.executable, "-m", "agent", *argv], capture_output=True,
+                                text=True, cwd=REPO, check=False, timeout=60)
+        assert result.returncode == 2 and "loud" in result.stderr, argv

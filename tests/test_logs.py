@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,62 @@ def test_plain_stderr_gives_timestamped_lines(mode: str, tmp_path: Path) -> None
     assert levels == ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "INFO"]
     assert lines[0].endswith(" cost-agent.test: dbg")
     assert lines[-1].endswith(" cost-agent.test: two | lines")
+
+
+# Logs far more than a pipe holds while nobody reads the pipe, then reports on stdout.
+STALL_CHILD = r"""
+import logging, sys
+from agent import logs
+logs.setup("info")
+log = logging.getLogger("agent.test")
+for i in range(20000):
+    log.info("record %d", i)
+try:
+    raise ValueError("first\nsecond")
+except ValueError:
+    log.exception("folded")
+print(logs.dropped(), flush=True)
+"""
+
+
+def test_stalled_stderr_never_blocks_and_drops_are_counted() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+    env["PYTHONPATH"] = str(ROOT)
+    child = subprocess.Popen([sys.executable, "-c", STALL_CHILD], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stderr is not None
+        # Nobody reads stderr yet: a logger writing synchronously would block forever here.
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        assert ready, "the child blocked on its stalled stderr"
+        dropped = int(child.stdout.readline())
+        assert dropped > 0
+        err = child.stderr.read().decode()
+        assert child.wait(30) == 0
+    finally:
+        child.kill()
+        child.wait()
+    lines = err.splitlines()
+    records = [line for line in lines if " agent.test: " in line]
+    assert 0 < len(records) <= 20001 - dropped  # 20000 records and the exception
+    assert all(TIMESTAMP.match(line) for line in lines), lines[:3]
+    assert any(f"agent.logs: {n} log records dropped" in err for n in range(1, dropped + 1))
+    folded = [line for line in lines if "folded" in line]
+    if folded:  # the traceback may have been dropped too; when written it is one line
+        assert "Traceback" in folded[0] and "first | second" in folded[0]
+
+
+def test_exception_is_one_line(tmp_path: Path) -> None:
+    err = tmp_path / "stderr.txt"
+    code = ("import logging\nfrom agent import logs\nlogs.setup('info')\n"
+            "try:\n    1 / 0\nexcept ZeroDivisionError:\n"
+            "    logging.getLogger('agent.x').exception('failed\\nbadly')\n")
+    env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+    env["PYTHONPATH"] = str(ROOT)
+    with err.open("wb") as fh:
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, stderr=fh, check=True,
+                       timeout=60)
+    lines = err.read_text().splitlines()
+    assert len(lines) == 1
+    assert "agent.x: failed | badly | Traceback" in lines[0]
+    assert lines[0].endswith("ZeroDivisionError: division by zero")

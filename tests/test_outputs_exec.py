@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,20 @@ def run(config: ExecConfig, view: View = VIEW) -> None:
 
 
 def gone(pid: int) -> bool:
-    """The process no longer runs (reaped, or a zombie waiting for a reaper)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
+    """The process no longer runs (reaped, or a zombie waiting for a reaper).
+
+    SIGKILL is delivered asynchronously: a killed process may still show as running for a
+    moment on a loaded machine, so this waits up to 5 s for it to die.
+    """
+    for _ in range(500):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+        if "\nState:\tZ" in status:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_view_on_stdin_and_minimal_environment(tmp_path: Path,
@@ -175,3 +184,26 @@ def test_defaults_and_module_interface() -> None:
     assert c.timeout_s == 5.0
     assert exec_output.CONFIG is ExecConfig
     assert os.environ.get("COST_SCREEN") is None
+
+
+def test_failing_hook_backs_off_exponentially(tmp_path: Path) -> None:
+    """Through the output worker: 0.1 s doubling up to retry_max_s (30 s for exec by default),
+    so a hook that always fails runs about 6 times in 4 s, not 2.4 times a second."""
+    from agent.workers import OutputWorker
+
+    runs = tmp_path / "runs"
+    config = cfg(argv=[script(tmp_path, f"echo run >> {runs}\necho broken >&2\nexit 1\n")])
+    assert config.retry_max_s == 30
+
+    async def main() -> int:
+        worker = OutputWorker.for_config("hook", exec_output.create(config), config)
+        worker.start()
+        worker.submit(VIEW)
+        await asyncio.sleep(4.0)
+        await worker.stop()
+        assert worker.stats.last_error is not None and "broken" in worker.stats.last_error
+        return worker.stats.failed
+    failed = asyncio.run(main())
+    count = len(runs.read_text().splitlines())
+    assert failed == count
+    assert 3 <= count <= 6, count  # 2.4/s would be ~10; a slow machine only runs fewer

@@ -314,3 +314,20 @@ def test_libgpiod_on_gpio_sim(sim_chip: tuple[str, Path]) -> None:
         with gpiod.Chip(chip) as handle:  # released: nobody holds the lines any more
             assert not handle.get_line_info(1).used
     asyncio.run(main())
+
+
+def test_repaint_drives_every_line_again() -> None:
+    fake = FakeLines()
+    out = GpioOutput(cfg(lines={"charging": 3, "link_down": 6}, pulse={"line": 4, "ms": 1}),
+                     opener=fake)
+
+    async def main() -> None:
+        await out.open()
+        await out.show(CHARGING)
+        fake.level = dict.fromkeys(fake.level, False)  # the latch lost its state
+        fake.calls.clear()
+        await out.repaint(CHARGING)
+    asyncio.run(main())
+    assert fake.calls == [("set", {3: True, 6: False}), ("set", {4: True}), ("set", {4: False})]
+    assert fake.level == {3: True, 6: False, 4: False}
+    assert cfg(lines={"charging": 3}).refresh_s == 30

@@ -281,3 +281,52 @@ def test_config_defaults() -> None:
     assert (c.baudrate, c.bytesize, c.parity, c.stopbits, c.protocol, c.encoding, c.eol) == \
         (9600, 8, "none", 1, "line", "ascii", "\r\n")
     assert c.retry_max_s == 0.5
+
+
+def test_repaint_resends_the_whole_view() -> None:
+    async def main() -> None:
+        for keys, full in (
+                ({"template": "{screen}\n{total}", "clear": "\x0c"},
+                 b"\x0ccharging\r\n1,23 EUR\r\n"),
+                ({"protocol": "nextion", "fields": {"screen": "t0", "total": "t1"},
+                  "pages": {"charging": "charge"}},
+                 b"page charge" + FF + b't0.txt="charging"' + FF + b't1.txt="1,23 EUR"' + FF)):
+            tap = PtyTap()
+            out = serial.create(tap.config(**keys))
+            await out.open()
+            await out.show(view())
+            assert read_exact(tap.master, len(full)) == full
+            await out.repaint(view())  # same view: a display that rebooted gets all of it
+            assert read_exact(tap.master, len(full)) == full
+            await out.close()
+            tap.close()
+    asyncio.run(main())
+
+
+def test_watch_raises_on_hangup_and_on_a_replaced_device(tmp_path: Path) -> None:
+    async def main() -> None:
+        master, slave = os.openpty()
+        out = serial.create(cfg(device=os.ttyname(slave)))
+        await out.open()
+        os.close(master)  # the display hangs up
+        with pytest.raises(OSError, match="hung up"):
+            await asyncio.wait_for(out.watch(), 10)
+        await out.close()
+        os.close(slave)
+
+        link = tmp_path / "ttyDISPLAY"
+        first, second = PtyTap(), PtyTap()
+        link.symlink_to(first.path)
+        out = serial.create(cfg(device=str(link)))
+        await out.open()
+        (tmp_path / "new").symlink_to(second.path)
+        (tmp_path / "new").replace(link)
+        with pytest.raises(OSError, match="replaced"):
+            await asyncio.wait_for(out.watch(), 10)
+        with pytest.raises(OSError, match="replaced"):
+            await out.show(view())  # nothing goes to the old device
+        assert first.read() == b""
+        await out.close()
+        first.close()
+        second.close()
+    asyncio.run(main())

@@ -296,3 +296,63 @@ def test_config_defaults_and_tolerance() -> None:
 def test_config_rejected(data: dict[str, Any], message: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=message):
         msgspec.convert(data, PricingConfig)
+
+
+def test_token_file_with_a_second_line_never_reaches_a_header(
+        tmp_path: Path, api: tuple[str, Behaviour], caplog: pytest.LogCaptureFixture) -> None:
+    url, served = api
+    client = _client(tmp_path, url, token=f"{TOKEN}\nX-Injected: 1")
+    assert asyncio.run(client.fetch("T")) is None
+    assert served.seen == []
+    assert client.stats.errors == {"token": 2}
+    assert "more than one line" in caplog.text
+    _assert_no_token(client, caplog)
+
+
+def test_exception_quoting_the_token_never_escapes_or_is_logged(
+        tmp_path: Path, api: tuple[str, Behaviour], caplog: pytest.LogCaptureFixture) -> None:
+    """Defense in depth: a header value http.client rejects (its error quotes the value)."""
+    url, _ = api
+    client = _client(tmp_path, url)
+    client._token = f"{TOKEN}\r\nX-Injected: 1"  # as if the token file changed under us
+    with caplog.at_level(logging.DEBUG):
+        assert asyncio.run(client.fetch("T")) is None
+    assert client.stats.errors == {"network": 1}
+    _assert_no_token(client, caplog)
+    assert "X-Injected" not in caplog.text
+
+
+def test_cancelled_fetch_returns_at_once_and_its_thread_touches_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/rates"
+        client = _client(tmp_path, url, timeout=20.0)  # the server never answers
+
+        async def main() -> None:
+            fetch = asyncio.create_task(client.fetch("T"))
+            loop = asyncio.get_running_loop()
+            conn, _ = await loop.run_in_executor(None, server.accept)
+            fetch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await fetch
+            accepted.append(conn)
+
+        accepted: list[socket.socket] = []
+        asyncio.run(main())  # returned: nothing waited for the request's thread
+        conn = accepted[0]
+        with conn:
+            conn.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            conn.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                conn.recv(1, socket.MSG_PEEK)  # the request is still in flight, not closed
+        # The server hung up: the abandoned thread fails and must leave no trace.
+        for _ in range(500):
+            if not any(t.name == "pricing-fetch" for t in threading.enumerate()):
+                break
+            time.sleep(0.01)
+        assert not any(t.name == "pricing-fetch" for t in threading.enumerate())
+    assert client.stats.errors == {} and client.stats.ok == 0
+    assert "pricing API error" not in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.outputs.file import FileConfig, FileOutput
@@ -105,4 +106,103 @@ def test_file_output_writes_only_on_change(tmp_path: Path) -> None:
         await out.show(View(screen="price", link="down", updated_at="t3"))
         assert json.loads(path.read_bytes())["link"] == "down"
         assert first > 0
+    asyncio.run(scenario())
+
+
+class Display:
+    """A repaintable, watchable output: records shows and repaints; `lose()` ends watch()."""
+
+    def __init__(self, fail_repaints: int = 0) -> None:
+        self.painted: list[tuple[str, str | None]] = []
+        self.opens = 0
+        self.closes = 0
+        self.fail_repaints = fail_repaints
+        self.lost = asyncio.Event()
+
+    async def open(self) -> None:
+        self.opens += 1
+        self.lost.clear()
+
+    async def show(self, view: View) -> None:
+        self.painted.append(("show", view.message))
+
+    async def repaint(self, view: View) -> None:
+        if self.fail_repaints:
+            self.fail_repaints -= 1
+            raise OSError("display did not answer")
+        self.painted.append(("repaint", view.message))
+
+    async def watch(self) -> None:
+        await self.lost.wait()
+        raise OSError("device replaced")
+
+    async def close(self) -> None:
+        self.closes += 1
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_repaint_every_refresh_s_without_a_view_change() -> None:
+    async def scenario() -> None:
+        display = Display()
+        worker = OutputWorker("lcd", display, 0.2, refresh_s=0.05)
+        worker.start()
+        worker.submit(view("hello"))
+        await until(lambda: display.painted.count(("repaint", "hello")) >= 2, "two repaints")
+        assert display.painted[0] == ("show", "hello")
+        worker.submit(view("next"))
+        await until(lambda: ("repaint", "next") in display.painted, "repaint of the new view")
+        assert display.opens == 1 and worker.stats.failed == 0
+        await worker.stop()
+    asyncio.run(scenario())
+
+
+def test_failed_repaint_closes_reopens_and_shows_in_full() -> None:
+    async def scenario() -> None:
+        display = Display(fail_repaints=2)
+        worker = OutputWorker("lcd", display, 0.2, refresh_s=0.05)
+        worker.start()
+        worker.submit(view("hello"))
+        await until(lambda: ("repaint", "hello") in display.painted, "a good repaint")
+        assert display.painted[:3] == [("show", "hello")] * 3  # re-shown after each re-open
+        assert worker.stats.failed == 2
+        assert worker.stats.last_error == "OSError: display did not answer"
+        assert display.opens == 3 and display.closes == 2
+        await worker.stop()
+    asyncio.run(scenario())
+
+
+def test_lost_device_is_reopened_and_the_same_view_shown_again() -> None:
+    async def scenario() -> None:
+        display = Display()
+        worker = OutputWorker("lcd", display, 0.2)  # refresh off: only watch() acts
+        worker.start()
+        worker.submit(view("hello"))
+        await until(lambda: display.painted == [("show", "hello")], "first show")
+        display.lost.set()
+        await until(lambda: len(display.painted) == 2, "show after the device came back")
+        assert display.painted[1] == ("show", "hello")
+        assert (display.opens, display.closes, worker.stats.failed) == (2, 1, 1)
+        assert worker.stats.last_error == "OSError: device replaced"
+        await worker.stop()
+    asyncio.run(scenario())
+
+
+def test_refresh_s_comes_from_the_output_config() -> None:
+    from agent.outputs.serial import SerialConfig
+
+    async def scenario() -> None:
+        display = Display()
+        config = SerialConfig(device="/dev/ttyS1", refresh_s=0.05, retry_max_s=0.2)
+        worker = OutputWorker.for_config("lcd", display, config)
+        worker.start()
+        worker.submit(view("hello"))
+        await until(lambda: ("repaint", "hello") in display.painted, "a repaint")
+        await worker.stop()
     asyncio.run(scenario())

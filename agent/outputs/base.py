@@ -49,6 +49,18 @@ class Repaintable(Protocol):
         """Re-initialise the display and write `view` in full."""
 
 
+class Watched(Protocol):
+    """An output whose device can be lost or replaced while nothing is being shown.
+
+    While the worker is idle with the view shown, it runs watch(), which returns only by
+    raising (device hung up, or another device behind the configured path); the worker then
+    handles it like a failed show(), so the display that came back gets the whole view.
+    """
+
+    async def watch(self) -> None:
+        """Raise when the device was lost or replaced; cancelled when there is work."""
+
+
 class OutputKind(Protocol):
     """What a built-in output module or a `cost_agent.outputs` entry point provides."""
 

@@ -9,6 +9,8 @@
 - After `timeout_s` (default 5) the whole process group is killed (SIGKILL) and reaped.
 - A non-zero exit, a death by signal or a timeout raises `ExecFailed` whose text has the
   first line of the program's stderr, so the runtime counts and logs it.
+- A failing hook is retried with the worker's backoff: 0.1 s doubling up to `retry_max_s`
+  (30 s by default for exec, not the 0.5 s of device outputs).
 - One run at a time: the runtime's worker awaits `show()`, which returns only once the run
   has ended, and then calls it with the newest view.
 """
@@ -32,11 +34,14 @@ STDERR_KEEP = 4096  # bytes of stderr kept for the error message
 ENV_VALUE_MAX = 4096  # characters of a COST_* value (the kernel caps one at 128 KiB)
 
 
-class ExecConfig(OutputConfig, frozen=True, tag="exec"):
+class ExecConfig(OutputConfig, frozen=True, kw_only=True, tag="exec"):
     """`[[output]] type = "exec"`; see docs/outputs.md."""
 
     argv: Annotated[list[str], msgspec.Meta(min_length=1)]
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    # A failing hook is re-run after 0.1 s doubling up to this: spawning a process is costly
+    # on a small board, so the cap is higher than the other outputs' 0.5 s.
+    retry_max_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.argv[0]:

@@ -16,7 +16,9 @@ unavailable       screen is "unavailable"
 
 The lines (`[output.lines] condition = offset`) are requested once as outputs on `chip` with
 consumer name "cost-agent" (initially inactive), all set on every view change, and driven
-inactive before release on stop. `active_low` inverts the electrical level of every line.
+inactive before release on stop. Every `refresh_s` (default 30, 0: never) without a view
+change all lines are driven again (and the pulse strobed). `active_low` inverts the electrical
+level of every line.
 `pulse = {line = N, ms = 50}` additionally strobes line N active for `ms` milliseconds after
 each update, for displays that latch their inputs on a pulse.
 
@@ -56,6 +58,8 @@ class GpioConfig(OutputConfig, frozen=True, tag="gpio"):
     active_low: bool = False
     lines: dict[Condition, Offset] = msgspec.field(default_factory=dict)
     pulse: Pulse | None = None
+    # Re-drive every line (and strobe) this often, for a display that lost its latch; 0: off.
+    refresh_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
     def __post_init__(self) -> None:
         if not self.lines and self.pulse is None:
@@ -131,6 +135,10 @@ class GpioOutput:
                 await asyncio.sleep(pulse.ms / 1000)
             finally:
                 await asyncio.to_thread(backend.set, {pulse.line: False})
+
+    async def repaint(self, view: View) -> None:
+        """Drive every line again (and strobe), as show() does."""
+        await self.show(view)
 
     async def close(self) -> None:
         """Drive every line inactive, then release them; never raises."""

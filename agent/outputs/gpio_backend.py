@@ -51,12 +51,11 @@ class GpiodBackend:
             self._request.release()
 
 
-def open_gpiod(chip: str, offsets: Sequence[int], *, active_low: bool,
-               consumer: str = CONSUMER) -> GpiodBackend:
-    """Request the lines through libgpiod v2 (`gpiod.request_lines`)."""
+def check_gpiod() -> None:
+    """Raise RuntimeError unless the libgpiod v2 Python bindings can be imported."""
     try:
         import gpiod  # only when a gpio output is configured
-        from gpiod.line import Direction, Value
+        import gpiod.line
     except ImportError as exc:
         raise RuntimeError(
             "gpio output needs the libgpiod v2 Python bindings: pip install 'cost-agent[gpio]' "
@@ -64,6 +63,15 @@ def open_gpiod(chip: str, offsets: Sequence[int], *, active_low: bool,
     if not hasattr(gpiod, "request_lines"):
         raise RuntimeError(f"gpio output needs libgpiod v2 bindings; found gpiod "
                            f"{getattr(gpiod, '__version__', '1.x')}")
+
+
+def open_gpiod(chip: str, offsets: Sequence[int], *, active_low: bool,
+               consumer: str = CONSUMER) -> GpiodBackend:
+    """Request the lines through libgpiod v2 (`gpiod.request_lines`)."""
+    check_gpiod()
+    import gpiod
+    from gpiod.line import Direction, Value
+
     settings = gpiod.LineSettings(direction=Direction.OUTPUT, active_low=active_low,
                                   output_value=Value.INACTIVE)
     request = gpiod.request_lines(chip, consumer=consumer, config={tuple(offsets): settings})

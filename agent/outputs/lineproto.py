@@ -124,7 +124,7 @@ def check_template(template: str) -> None:
     # Catches bad format specs such as {total:d} with sample text.
     try:
         template.format_map(dict.fromkeys(FIELDS, "x"))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         raise ValueError(f"template: {exc}") from None
 
 

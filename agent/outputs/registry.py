@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from agent.outputs.base import OutputConfig, OutputKind
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoints
 
 ENTRY_POINT_GROUP = "cost_agent.outputs"
 
@@ -30,7 +32,8 @@ def load_kind(type_name: str) -> OutputKind:
     module_name = BUILTIN.get(type_name)
     if module_name is not None:
         return cast(OutputKind, importlib.import_module(module_name))
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    plugins = _plugins()
+    for ep in plugins:
         if ep.name == type_name:
             kind = ep.load()
             config = getattr(kind, "CONFIG", None)
@@ -43,5 +46,12 @@ def load_kind(type_name: str) -> OutputKind:
                 raise UnknownOutput(f"plugin {type_name!r} ({ep.value}): CONFIG must subclass "
                                     f"OutputConfig with tag={type_name!r}")
             return cast(OutputKind, kind)
-    known = sorted(set(BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    known = sorted(set(BUILTIN) | {ep.name for ep in plugins})
     raise UnknownOutput(f"unknown output type {type_name!r} (known: {', '.join(known)})")
+
+
+def _plugins() -> EntryPoints:
+    # importlib.metadata pulls in email, zipfile, csv...: only for a type that is not built in.
+    from importlib.metadata import entry_points
+
+    return entry_points(group=ENTRY_POINT_GROUP)

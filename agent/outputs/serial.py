@@ -6,6 +6,11 @@ is out; a lock keeps frames whole. A write or open failure (EIO, ENXIO, ENODEV, 
 missing device, a write stalled longer than `write_timeout_s`) raises, so the runtime counts
 it, closes, and re-opens with backoff; `open()` makes the next frame a full re-sync.
 
+A display that comes back is repainted without a view change: `watch()` (run by the worker
+while idle) raises when the path now names another device (a new inode: replugged, or a
+by-id symlink moved) or the open device hung up (POLLHUP/EIO); `show()` and `repaint()` check
+the same before writing. `repaint()` (every `refresh_s`) re-sends the whole view, for a display
+that rebooted on its own behind an unchanged device node.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class SerialConfig(OutputConfig, frozen=True, tag="serial"):
     encoding: Encoding = "ascii"
     separator: str = "\n"
     write_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    refresh_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # protocol = "line"
     template: str = DEFAULT_TEMPLATE
     width: Annotated[int, msgspec.Meta(ge=1)] | None = None
@@ -101,13 +107,43 @@ def configure_tty(fd: int, baudrate: int, bytesize: int = 8, parity: str = "none
     termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, speed, speed, cc])
 
 
+WATCH_INTERVAL_S = 1.0  # how often an idle output looks for a replaced device
+
+
+class DeviceLost(OSError):
+    """The device behind the configured path went away or was replaced."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_dev, st.st_ino, st.st_rdev
+
+
 class SerialPort:
     """A tty opened non-blocking; `write()` sends one whole frame without blocking the loop."""
 
     def __init__(self, config: SerialConfig) -> None:
         self.config = config
         self._fd: int | None = None
+        self._identity: tuple[int, int, int] | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def fd(self) -> int | None:
+        """The open descriptor, or None when closed."""
+        return self._fd
+
+    async def check(self) -> None:
+        """Raise DeviceLost when the path no longer names the device that is open."""
+        path = self.config.device
+        try:
+            # A stat can wait on a slow filesystem; the path may be any symlink.
+            st = await asyncio.to_thread(os.stat, path)
+        except OSError as exc:
+            raise DeviceLost(exc.errno or errno.ENODEV, f"device gone ({exc.strerror})",
+                             path) from None
+        if self._identity is not None and _identity(st) != self._identity:
+            raise DeviceLost(errno.ENODEV, "device replaced (new device behind the path)",
+                             path)
 
     def open(self) -> None:
         """Open and configure the device (raises OSError or termios.error)."""
@@ -118,6 +154,7 @@ class SerialPort:
                 raise OSError(errno.ENOTTY, "not a terminal device", self.config.device)
             c = self.config
             configure_tty(fd, c.baudrate, c.bytesize, c.parity, c.stopbits)
+            self._identity = _identity(os.fstat(fd))
         except BaseException:
             os.close(fd)
             raise
@@ -181,6 +218,12 @@ class SerialOutput:
                 eol=c.eol.encode("latin-1"), clear=c.clear.encode("latin-1"), pad=c.pad,
                 separator=c.separator).frame
 
+    def render(self, view: View) -> bytes:
+        """The bytes that put this whole view on a display that shows nothing yet."""
+        if self._nextion is not None:
+            self._nextion.reset()
+        return self._render(view)
+
     async def open(self) -> None:
         """Open the device; the next show() re-syncs the whole display."""
         self.port.open()
@@ -189,7 +232,49 @@ class SerialOutput:
 
     async def show(self, view: View) -> None:
         """Send the frame (line) or the changed fields (nextion) for this view."""
-        data = self._render(view)
+        await self.port.check()
+        await self._send(self._render(view))
+
+    async def repaint(self, view: View) -> None:
+        """Send the whole view again: a full frame, or the page and every Nextion field."""
+        await self.port.check()
+        await self._send(self.render(view))
+
+    async def watch(self) -> None:
+        """Return only by raising DeviceLost: hang-up, or another device behind the path."""
+        fd = self.port.fd
+        if fd is None:
+            raise DeviceLost(errno.EBADF, "serial device is closed", self.config.device)
+        loop = asyncio.get_running_loop()
+        hangup: asyncio.Future[OSError] = loop.create_future()
+
+        def readable() -> None:
+            # The agent never reads the display; draining its replies also notices a hang-up.
+            try:
+                if os.read(fd, 4096):
+                    return
+                error = DeviceLost(errno.EIO, "device hung up", self.config.device)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                error = DeviceLost(exc.errno or errno.EIO, f"device hung up ({exc.strerror})",
+                                   self.config.device)
+            if not hangup.done():
+                hangup.set_result(error)
+                loop.remove_reader(fd)
+
+        loop.add_reader(fd, readable)
+        try:
+            while True:
+                await asyncio.wait([hangup], timeout=WATCH_INTERVAL_S)
+                if hangup.done():
+                    raise hangup.result()
+                await self.port.check()
+        finally:
+            loop.remove_reader(fd)
+            hangup.cancel()
+
+    async def _send(self, data: bytes) -> None:
         if not data:
             return
         try:

@@ -5,28 +5,39 @@ urllib in a worker thread. Errors are classified (`timeout`, `http_status`,
 `bad_json`, `schema`, `network`, plus `token` for an unreadable token file and
 `persist` for a failed cache write), logged once each and counted in `stats`.
 The last good Rate is kept in `<state_dir>/pricing-rate.json` for offline use.
-The token never appears in a log line, an error text, `repr()` or the stats.
+The token never appears in a log line, an error text, `repr()` or the stats: it is validated
+(one line of printable ASCII) before it can reach a header, and an unexpected exception is
+reported by its type only, since its text could quote the request.
+
+The request runs in its own daemon thread: cancelling `fetch()` returns at once, and the
+thread ends on its own (its result is dropped; it never touches the client's state), without
+holding up the process's exit the way a thread of the loop's default executor would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
+from agent import secretfile
 from agent.persist import write_atomic
 from agent.pricing.settings import PricingConfig
 from agent.pricing.structure import BadJsonError, Rate, StructureError, load_rate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CACHE_NAME = "pricing-rate.json"
 MAX_BODY = 1 << 20  # a Rate is a few kB; anything near 1 MiB is not one
@@ -91,10 +102,9 @@ class PricingClient:
         if not self.config.api_url:
             return ""
         try:
-            return Path(self.config.token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            self._count("token", f"cannot read token_file {self.config.token_file}: "
-                                 f"{type(exc).__name__}")
+            return secretfile.read(self.config.token_file, header_safe=True)
+        except secretfile.SecretFileError as exc:  # its text never holds the content
+            self._count("token", f"token_file {exc}")
             return ""
 
     def _load_initial(self) -> Rate | None:
@@ -132,7 +142,7 @@ class PricingClient:
             return None
         try:
             # wait_for bounds the whole exchange; the socket timeout bounds the thread.
-            body = await asyncio.wait_for(asyncio.to_thread(self._get, tag_id),
+            body = await asyncio.wait_for(_in_thread(self._get, tag_id),
                                           timeout=self.config.timeout_s * 2)
             rate = self._parse(body)
         except ApiError as exc:
@@ -140,6 +150,9 @@ class PricingClient:
             return None
         except TimeoutError:
             self._count("timeout", f"no answer within {self.config.timeout_s} s")
+            return None
+        except Exception as exc:  # never escapes the fetch task; the text may quote the token
+            self._count("network", f"unexpected {type(exc).__name__}")
             return None
         self.stats.ok += 1
         self.stats.last_ok_at = time.time()
@@ -181,6 +194,8 @@ class PricingClient:
             raise ApiError("network", self._scrub(str(exc.reason))) from None
         except (OSError, http.client.HTTPException) as exc:
             raise ApiError("network", self._scrub(f"{type(exc).__name__}: {exc}")) from None
+        except Exception as exc:  # e.g. http.client's "Invalid header value": quotes the token
+            raise ApiError("network", f"request failed: {type(exc).__name__}") from None
         if len(body) > MAX_BODY:
             raise ApiError("bad_json", f"response larger than {MAX_BODY} bytes")
         return body
@@ -205,3 +220,30 @@ class PricingClient:
         """Defense in depth: no library message may carry the token out."""
         token = getattr(self, "_token", "")
         return text.replace(token, "***") if token else text
+
+
+async def _in_thread(fn: Callable[..., T], *args: object) -> T:
+    """`fn(*args)` in a new daemon thread; cancelling the await abandons the thread's result."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # cancelled meanwhile: nobody wants the answer
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="pricing-fetch", daemon=True).start()
+    return await future
