@@ -24,7 +24,7 @@ from agent.messages import (
     TariffMessage,
 )
 from agent.money import MoneyFormat, format_amount, format_unit_price
-from agent.text import choose, preferences
+from agent.text import Chosen, choose, preferences
 from agent.view import Estimate, NextPeriod, Screen, Total, View
 
 _UNIT_SUFFIX = {"Energy": "/kWh", "Time": "/h"}
@@ -126,6 +126,12 @@ class DisplayModel:
             lambda v, d, c: format_amount(v, d, c, fmt))
         self._unit_price = lru_cache(maxsize=256)(
             lambda v, d, c, suffix: format_unit_price(v, d, c, fmt) + suffix)
+        # Rendering caches keyed on message content (frozen structs hash by value): EVerest
+        # repeats the same texts and prices in every message of a session.
+        prefs = self._prefs
+        self._chosen = lru_cache(maxsize=128)(lambda msgs: choose(msgs, prefs))
+        self._idle_view = lru_cache(maxsize=64)(self._render_idle_view)
+        self._price_texts = lru_cache(maxsize=128)(self._render_prices)
 
     # ---- transitions -------------------------------------------------------------------
 
@@ -260,24 +266,47 @@ class DisplayModel:
         if session is None or screen == "tariff":
             source = state.tariff.messages if state.tariff is not None else (
                 state.default_price.messages if state.default_price is not None else None)
-            chosen = choose(source, self._prefs)
-            return View(screen=screen, link=link, message=chosen.text or "",
-                        language=chosen.language, qr_code=chosen.qr_code,
-                        preview=list(state.preview), updated_at=updated_at)
+            view: View = self._idle_view(screen, link, tuple(source or ()), state.preview,
+                                         updated_at)
+            return view
         code = self._code(session.currency)
-        chosen = choose(state.session_text, self._prefs)
+        chosen: Chosen = self._chosen(tuple(state.session_text or ()))
         qr = session.qr_code if session.qr_code is not UNSET and session.qr_code else None
+        nxt = session.next_period
+        prices, idle, next_period = self._price_texts(
+            _components(session.charging_price), session.idle_price,
+            None if nxt is UNSET else (nxt.timestamp_from, _components(nxt.charging_price),
+                                       nxt.idle_price), code)
         return View(
             screen=screen, link=link, session_id=session.session_id, status=session.status,
             # A receipt is final: it is not stale when the link goes down after it.
             total=self._total(session, code), stale=screen == "unavailable",
             final=state.final if screen == "finished" else None,
-            energy_wh=state.energy_wh,
-            prices=self._prices(session.charging_price, code),
-            idle_price=self._idle(session.idle_price, code),
-            next_period=self._next_period(session, code),
-            message=chosen.text, language=chosen.language, qr_code=qr or chosen.qr_code,
-            updated_at=updated_at, estimate=state.estimate)
+            energy_wh=state.energy_wh, prices=list(prices), idle_price=idle,
+            next_period=next_period, message=chosen.text, language=chosen.language,
+            qr_code=qr or chosen.qr_code, updated_at=updated_at, estimate=state.estimate)
+
+    def _render_idle_view(self, screen: Screen, link: Literal["up", "down"],
+                          messages: tuple[MessageContent, ...], preview: tuple[str, ...],
+                          updated_at: str) -> View:
+        chosen: Chosen = self._chosen(messages)
+        return View(screen=screen, link=link, message=chosen.text or "",
+                    language=chosen.language, qr_code=chosen.qr_code, preview=list(preview),
+                    updated_at=updated_at)
+
+    def _render_prices(self, components: tuple[ChargingPriceComponent, ...],
+                       idle_price: IdlePrice | msgspec.UnsetType | None,
+                       nxt: tuple[str, tuple[ChargingPriceComponent, ...],
+                                  IdlePrice | msgspec.UnsetType | None] | None,
+                       code: str | None) -> tuple[tuple[str, ...], str | None, NextPeriod | None]:
+        next_period = None
+        if nxt is not None:
+            later = self._prices(nxt[1], code)
+            later_idle = self._idle(nxt[2], code)
+            if later_idle is not None:
+                later.append(f"idle {later_idle}")
+            next_period = NextPeriod(from_=nxt[0], prices=later)
+        return tuple(self._prices(components, code)), self._idle(idle_price, code), next_period
 
     def _code(self, currency: Currency, fallback: str | None = None) -> str | None:
         if currency.code is not UNSET:
@@ -300,12 +329,10 @@ class DisplayModel:
         text: str = self._unit_price(price.value.value, decimals, code, suffix)
         return text
 
-    def _prices(self, components: Sequence[ChargingPriceComponent | None] | msgspec.UnsetType,
+    def _prices(self, components: tuple[ChargingPriceComponent, ...],
                 code: str | None) -> list[str]:
-        if components is UNSET:
-            return []
         return [self._price(c.price, code, _UNIT_SUFFIX.get(c.category or "", ""))
-                for c in components if c is not None and c.price is not UNSET]
+                for c in components if c.price is not UNSET]
 
     def _idle(self, idle: IdlePrice | msgspec.UnsetType | None, code: str | None) -> str | None:
         if idle is UNSET or idle is None or idle.hour_price is UNSET:
@@ -314,12 +341,11 @@ class DisplayModel:
         grace = idle.grace_minutes
         return f"{text} after {grace} min" if grace is not UNSET and grace > 0 else text
 
-    def _next_period(self, session: SessionCost, code: str | None) -> NextPeriod | None:
-        nxt = session.next_period
-        if nxt is UNSET:
-            return None
-        prices = self._prices(nxt.charging_price, code)
-        idle = self._idle(nxt.idle_price, code)
-        if idle is not None:
-            prices.append(f"idle {idle}")
-        return NextPeriod(from_=nxt.timestamp_from, prices=prices)
+
+
+def _components(components: Sequence[ChargingPriceComponent | None] | msgspec.UnsetType,
+                ) -> tuple[ChargingPriceComponent, ...]:
+    """The price components that are set (EVerest writes one with no member as null)."""
+    if components is UNSET:
+        return ()
+    return tuple(c for c in components if c is not None)
