@@ -5,7 +5,7 @@ Topics (under `everest_api/1/evse_manager_consumer/{module_id}/e2m/`): `session_
 fields are ignored, optional fields are UNSET when absent, null is rejected like any wrong type.
 
 A zero-byte payload is EVerest clearing a retained message, not an invalid one: `decode_evse`
-returns `Cleared(topic)` for it instead of raising.
+returns `CLEARED` for it instead of raising.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from agent.messages import HEARTBEAT_MAX, DecodeError, Heartbeat, IdTokenType, TokenValue
+from agent.messages import HEARTBEAT_MAX, DecodeError, Heartbeat
 
 SessionEventEnum = Literal[
     "Authorized", "Deauthorized", "Enabled", "Disabled", "SessionStarted", "AuthRequired",
@@ -30,6 +30,11 @@ EvseStateEnum = Literal[
     "ChargingPausedEV", "ChargingPausedEVSE", "Charging", "AuthTimeout", "Finished",
     "FinishedEVSE", "FinishedEV",
 ]
+
+IdTokenType = Literal[
+    "Central", "eMAID", "MacAddress", "ISO14443", "ISO15693", "KeyCode", "Local", "NoAuthorization"
+]
+TokenValue = Annotated[str, Meta(max_length=36)]
 
 # Meter registers are JSON numbers (C++ double); anything beyond 10**15 Wh is a broken meter,
 # and the bound also keeps 1e999 (decoded as inf) out.
@@ -147,10 +152,10 @@ class EvseId(msgspec.Struct, frozen=True, gc=False):
 
 
 class Cleared(msgspec.Struct, frozen=True, gc=False):
-    """A zero-byte payload: EVerest cleared the retained message of `topic`."""
+    """A zero-byte payload: the retained message of the topic was cleared (not an error)."""
 
-    topic: str
 
+CLEARED: Final = Cleared()
 
 EvseMessage = SessionEvent | SessionInfo | EvseId | Heartbeat
 
@@ -164,12 +169,12 @@ _HEARTBEAT: Final = msgspec.json.Decoder(_NonNegative)
 def decode_evse(topic: str, payload: bytes) -> EvseMessage | Cleared:
     """Decode a payload of an EVSE manager `topic` (e.g. "session_info"); raises only DecodeError.
 
-    Returns `Cleared(topic)` for a zero-byte payload (a cleared retained message).
+    Returns `CLEARED` for a zero-byte payload (a cleared retained message).
     """
     if topic not in EVSE_TOPICS:
         raise DecodeError(topic, "unknown topic")
     if not payload:
-        return Cleared(topic)
+        return CLEARED
     try:
         if topic == "session_event":
             return _EVENT.decode(payload)

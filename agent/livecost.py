@@ -77,12 +77,13 @@ class LiveBase(msgspec.Struct, frozen=True, gc=False):
                             else None)
         total_decimals = session_decimals if session_decimals is not None else minor_unit(code)
         chunks = msg.cost_chunks if msg.cost_chunks is not UNSET else []
-        total = Fraction(sum(c.cost.value for c in chunks if c.cost is not UNSET),
+        # EVerest writes a chunk or price component with no member set as null: skip those.
+        total = Fraction(sum(c.cost.value for c in chunks if c is not None and c.cost is not UNSET),
                          10**total_decimals)
         known = False
         rates = {"Energy": _ZERO, "Time": _ZERO}
         for component in msg.charging_price if msg.charging_price is not UNSET else []:
-            if component.category not in rates or component.price is UNSET:
+            if component is None or component.category not in rates or component.price is UNSET:
                 continue  # FlatFee is already in T0; Other has no unit to extrapolate by
             amount = _amount(component.price, session_decimals, own_code, code)
             if amount is not None:
@@ -91,7 +92,8 @@ class LiveBase(msgspec.Struct, frozen=True, gc=False):
                 known = True
         idle, grace_s = _ZERO, 0
         idle_price = msg.idle_price
-        if idle_price is not UNSET and idle_price.hour_price is not UNSET:
+        if idle_price is not UNSET and idle_price is not None and (
+                idle_price.hour_price is not UNSET):
             amount = _amount(idle_price.hour_price, session_decimals, own_code, code)
             if amount is not None:
                 idle, known = amount, True

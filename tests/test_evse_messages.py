@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from agent.evse_messages import (
+    CLEARED,
     EVSE_TOPICS,
-    Cleared,
     EvseId,
     EvseStateEnum,
     SessionEvent,
@@ -146,7 +146,7 @@ def test_heartbeat_is_a_uint64(payload: bytes, beat: int) -> None:
 
 @pytest.mark.parametrize("topic", EVSE_TOPICS)
 def test_zero_bytes_mean_cleared(topic: str) -> None:
-    assert decode_evse(topic, b"") == Cleared(topic)
+    assert decode_evse(topic, b"") is CLEARED
 
 
 INVALID: list[tuple[str, bytes]] = [

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import UNSET
 
 from agent.evse_messages import EvseStateEnum
 from agent.livecost import (
@@ -151,6 +153,20 @@ def test_zero_cost_chunks_and_missing_chunks_give_zero_total() -> None:
     base = base_of(msg)
     assert base.total == 0
     assert live_total(base, 5000, T0_AT, "charging") == 1  # 0.25 x 4 kWh
+
+
+def test_null_chunks_components_and_idle_price_are_skipped() -> None:
+    # EVerest writes an element with no member set as JSON null (e.g. `"charging_price": [null]`).
+    msg = cost(1000, EUR3, [("Energy", 390, EUR3)], idle=(0, 600, EUR3))
+    assert msg.charging_price is not UNSET and msg.cost_chunks is not UNSET
+    nulls = msgspec.structs.replace(
+        msg, charging_price=cast(Any, [None, *msg.charging_price]),
+        cost_chunks=cast(Any, [None, *msg.cost_chunks]), idle_price=cast(Any, None))
+    base = base_of(nulls)
+    assert (base.total, base.energy_per_kwh, base.idle_per_hour) == (
+        Fraction(1), Fraction("0.39"), Fraction(0))
+    only_nulls = msgspec.structs.replace(nulls, charging_price=cast(Any, [None]))
+    assert LiveBase.from_session_cost(only_nulls, 0, T0_AT, "EUR") is None
 
 
 @pytest.mark.parametrize(("state", "phase"), [
