@@ -7,7 +7,8 @@ T0 is the backend's total when the session_cost arrived at monotonic time t0 wit
 energy at E0 Wh. Everything is exact (Fraction, in major currency units); `round_half_up` makes
 the display value. Pure: no clock, no I/O; times are monotonic seconds passed in by the caller.
 
-Which EVSE states (session_info `state`) count as what:
+Which EVSE states count as what (take `state` from session_info: EVerest publishes it on every
+session event too, so events need no separate mapping):
 - charging: `Charging`. Energy and the Time price accrue.
 - idle: `ChargingPausedEV`, `ChargingPausedEVSE` (plugged in, transaction running, no power;
   an EV that is full pauses like this). The Time price stops at the start of idleness; the idle
@@ -15,6 +16,10 @@ Which EVSE states (session_info `state`) count as what:
 - stopped: every other state (Unknown, Unplugged, Disabled, Preparing, Reserved, AuthRequired,
   AuthTimeout, Finished, FinishedEV, FinishedEVSE): no transaction is billing, so there is no
   live value and the backend's total (or final cost) is what to show.
+
+Known approximations, corrected by the next session_cost: a pause and resume within one backend
+interval counts the pause as charging time; idle fees accrued since t0 disappear from the
+estimate if charging resumes; `next_period` price changes are not applied.
 """
 
 from __future__ import annotations
