@@ -17,7 +17,8 @@ Rules:
   every EVSE without a running session (the user who just authorized is at one of them).
 - default_price: station-wide, every EVSE.
 A session runs on an EVSE from its first event (SessionStarted, or any in-session event seen
-after a restart) until its SessionFinished.
+after a restart) until its SessionFinished. Enabled, Disabled, ReservationStart/End, Authorized
+and Deauthorized name no session, nor does an empty uuid.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from agent.messages import SessionCost, TariffMessage
 
 Held = SessionCost | TariffMessage
 
-# Events that do not belong to a session (their uuid may be empty or stale).
+# Events that can happen outside a session (their uuid may be empty or stale); the session's
+# own events name it soon enough.
 _OUTSIDE_SESSION: Final = frozenset(
-    {"Enabled", "Disabled", "ReservationStart", "ReservationEnd"})
+    {"Enabled", "Disabled", "ReservationStart", "ReservationEnd", "Authorized", "Deauthorized"})
 _BY_SESSION: Final = frozenset({"SessionId", "TransactionId"})
 
 

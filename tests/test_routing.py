@@ -85,6 +85,7 @@ SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
         ("send", "c1", cost("S1"), ()),
         ("event", M1, event("Enabled", "S1"), []),
         ("event", M1, event("ReservationStart", "S1"), []),
+        ("event", M1, event("Deauthorized", "S1"), []),
         ("event", M2, event("SessionStarted", ""), []),
         ("send", "c2", cost("S1"), ()),
     ]),
