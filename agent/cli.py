@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--module-id", default=None)
     sim.add_argument("--step", type=float, default=2.0, help="seconds between session steps")
     sim.add_argument("--repeat", action="store_true", help="play sessions until interrupted")
+    sim.add_argument("--evses", type=int, default=0, metavar="N",
+                     help="simulate a station with N EVSEs (EVSE manager API too; one simulated "
+                          "second lasts step/2 s); default: the single scripted session")
     demo = sub.add_parser("demo", parents=[common],
                           help="private broker + simulator + agent on the console (~30 s)")
     demo.add_argument("--step", type=float, default=2.0)
@@ -86,7 +89,7 @@ def _simulate(args: argparse.Namespace) -> int:
     port = args.port or config.mqtt.port
     module_id = args.module_id or config.everest.module_id
     return _run_loop(simulate(host, port, module_id, config.everest.topic_prefix,
-                              step_s=args.step, repeat=args.repeat))
+                              step_s=args.step, repeat=args.repeat, evses=args.evses))
 
 
 def _demo(args: argparse.Namespace) -> int:

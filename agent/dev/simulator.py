@@ -1,15 +1,18 @@
-"""Plays EVerest's side of the session cost consumer API against a broker (demo and tests)."""
+"""Plays EVerest's side on a broker (demo, tests): session costs; with --evses also the EVSEs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
+
+from agent.dev.station import evse_base, play_station, station_schedule
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ class Simulator:
                  client_id: str | None = None) -> None:
         self.host, self.port = host, port
         self.base = f"{topic_prefix}everest_api/1/session_cost_consumer/{module_id}/"
+        self.topic_prefix = topic_prefix
+        self.evse_beat = 0  # the EVSE modules' heartbeat counter, continued across station runs
         self.heartbeat_s = heartbeat_s
         self.check_timeout_s = check_timeout_s
         self.watch = CheckWatch()
@@ -143,6 +148,21 @@ class Simulator:
                 payload, dict) else "")
             self.publish(topic, payload)
 
+    async def play_station(self, evses: int, tick_s: float = 1.0, *, seed: int = 0,
+                           charge_ticks: int = 120) -> None:
+        """Run one staggered round of sessions on `evses` EVSEs (see agent.dev.station)."""
+        steps = station_schedule(evses, datetime.now(UTC), charge_ticks=charge_ticks,
+                                 seed=seed, first_beat=self.evse_beat)
+        self.evse_beat = 1 + max(s.payload for s in steps if s.topic == "heartbeat")
+        log.info("EVerest station: %d EVSE(s), %d messages", evses, len(steps))
+        await play_station(self._publish_station, steps, tick_s)
+
+    def _publish_station(self, module: str | None, topic: str, data: bytes) -> None:
+        if module is None:
+            self.publish(topic, data)
+        else:
+            self.client.publish(evse_base(self.topic_prefix, module) + "e2m/" + topic, data, qos=0)
+
     def verdict(self) -> tuple[bool, str]:
         """Whether communication_check arrived in time, as a sentence."""
         w = self.watch
@@ -159,14 +179,23 @@ class Simulator:
 
 
 async def simulate(host: str, port: int, module_id: str, topic_prefix: str = "",
-                   step_s: float = 2.0, repeat: bool = False) -> int:
-    """`cost-agent simulate`: play sessions against a broker; exit status from the verdict."""
+                   step_s: float = 2.0, repeat: bool = False, evses: int = 0) -> int:
+    """`cost-agent simulate`: play sessions against a broker; exit status from the verdict.
+
+    With `evses` > 0 a station with that many EVSE manager modules is played instead of the
+    scripted single session, one simulated second lasting `step_s` / 2 real seconds.
+    """
     sim = Simulator(host, port, module_id, topic_prefix)
     await sim.connect()
     beats = asyncio.create_task(sim.heartbeats(), name="sim-heartbeats")
+    run = 0
     try:
         while True:
-            await sim.play(step_s)
+            if evses > 0:
+                await sim.play_station(evses, step_s / 2, seed=run)
+            else:
+                await sim.play(step_s)
+            run += 1
             ok, text = sim.verdict()
             log.info("%s", text)
             if not repeat:

@@ -1,0 +1,158 @@
+"""Which EVSE a station-wide session cost consumer message belongs to (pure, bounded memory).
+
+EVerest has one session_cost topic for the whole station and SessionCost has no EVSE field; the
+per-EVSE session events name the sessions (`session_event.uuid` == `session_cost.session_id`).
+EVSEs are identified by their EVSE manager consumer module ids.
+
+Rules:
+- session_cost: to the EVSE whose events named its session. On a one-EVSE station, to that EVSE
+  right away. With several EVSEs an unnamed session's messages are held (not shown); the
+  `event()` that names the session returns them, oldest first, for the caller to apply to that
+  EVSE. Sessions given up on (evicted while held, or Finished while still unnamed) are reported
+  once each by `take_unassigned()`.
+- tariff_message with identifier_type SessionId / TransactionId: like a session_cost of the
+  session named by `identifier_id` (or, failing that, by `ocpp_transaction_id`).
+- tariff_message with identifier_type IdToken or none: to the EVSEs whose running session carries
+  that token (SessionStarted / TransactionStarted id_tag, compared case-insensitively), else to
+  every EVSE without a running session (the user who just authorized is at one of them).
+- default_price: station-wide, every EVSE.
+A session runs on an EVSE from its first event (SessionStarted, or any in-session event seen
+after a restart) until its SessionFinished. Enabled, Disabled, ReservationStart/End, Authorized
+and Deauthorized name no session, nor does an empty uuid.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Final
+
+from msgspec import UNSET
+
+from agent.evse_messages import SessionEvent
+from agent.messages import SessionCost, TariffMessage
+
+Held = SessionCost | TariffMessage
+
+# Events that can happen outside a session (their uuid may be empty or stale); the session's
+# own events name it soon enough.
+_OUTSIDE_SESSION: Final = frozenset(
+    {"Enabled", "Disabled", "ReservationStart", "ReservationEnd", "Authorized", "Deauthorized"})
+_BY_SESSION: Final = frozenset({"SessionId", "TransactionId"})
+
+
+class Router:
+    """Routes session cost consumer messages to EVSEs by module id, learning from session events."""
+
+    def __init__(self, module_ids: Sequence[str], memory: int = 256,
+                 held_per_session: int = 8) -> None:
+        if not module_ids or len(set(module_ids)) != len(module_ids):
+            raise ValueError("module_ids must be non-empty and distinct")
+        self.module_ids: tuple[str, ...] = tuple(module_ids)
+        self._memory = max(1, memory)
+        self._held_per_session = max(1, held_per_session)
+        self._owner: OrderedDict[str, str] = OrderedDict()  # session id -> module id
+        self._held: OrderedDict[str, list[Held]] = OrderedDict()
+        self._running: dict[str, str] = {}  # module id -> running session id
+        self._token: dict[str, str] = {}  # module id -> casefolded token of its running session
+        self._given_up: list[str] = []
+        self._reported: OrderedDict[str, None] = OrderedDict()
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def evse_of(self, session_id: str) -> str | None:
+        """The module id whose events named `session_id` (None when not known)."""
+        return self._owner.get(session_id)
+
+    def running_session(self, module_id: str) -> str | None:
+        """The id of the session running on `module_id` (None when it is free)."""
+        return self._running.get(module_id)
+
+    def take_unassigned(self) -> list[str]:
+        """Session ids given up on since the last call (each reported once, for one log line)."""
+        ids, self._given_up = self._given_up, []
+        return ids
+
+    # ---- inputs ----------------------------------------------------------------------------
+
+    def event(self, module_id: str, event: SessionEvent) -> list[Held]:
+        """Learn from a session event of `module_id`; returns the messages held for its session."""
+        if module_id not in self.module_ids:
+            raise ValueError(f"unknown EVSE module id {module_id!r}")
+        if event.event in _OUTSIDE_SESSION or not event.uuid:
+            return []
+        sid = event.uuid
+        self._remember(sid, module_id)
+        if event.event == "SessionFinished":
+            if self._running.get(module_id) == sid:
+                del self._running[module_id]
+                self._token.pop(module_id, None)
+        else:
+            if self._running.get(module_id) != sid:
+                self._token.pop(module_id, None)  # a new session: the old token is gone
+            self._running[module_id] = sid
+            token = event.token
+            if token is not None:
+                self._token[module_id] = token.value.casefold()
+        return self._held.pop(sid, [])
+
+    def session_cost(self, msg: SessionCost) -> tuple[str, ...]:
+        """The module ids to apply `msg` to; empty when it is held until an event names it."""
+        return self._by_session(msg.session_id, msg, finished=msg.status == "Finished")
+
+    def tariff(self, msg: TariffMessage) -> tuple[str, ...]:
+        """The module ids to apply `msg` to; empty when held (session tariff) or nobody fits."""
+        if len(self.module_ids) == 1:
+            return self.module_ids
+        if msg.identifier_type in _BY_SESSION:
+            for key in (msg.identifier_id, msg.ocpp_transaction_id):
+                if key is not UNSET and key in self._owner:
+                    return self._by_session(key, msg)
+            key = msg.identifier_id if msg.identifier_id is not UNSET else msg.ocpp_transaction_id
+            return self._by_session(key, msg) if key is not UNSET else ()
+        if msg.identifier_id is not UNSET:
+            token = msg.identifier_id.casefold()
+            holders = tuple(m for m in self.module_ids if self._token.get(m) == token)
+            if holders:
+                return holders
+        return tuple(m for m in self.module_ids if m not in self._running)
+
+    def default_price(self) -> tuple[str, ...]:
+        """The default price is station-wide: every EVSE."""
+        return self.module_ids
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _by_session(self, sid: str, msg: Held, finished: bool = False) -> tuple[str, ...]:
+        owner = self._owner.get(sid)
+        if owner is None and len(self.module_ids) == 1:
+            owner = self.module_ids[0]
+            self._remember(sid, owner)
+        if owner is not None:
+            self._owner.move_to_end(sid)
+            return (owner,)
+        queue = self._held.setdefault(sid, [])
+        self._held.move_to_end(sid)
+        queue.append(msg)
+        if len(queue) > self._held_per_session:
+            del queue[0]  # costs are cumulative: the newest ones matter
+        if finished:
+            self._give_up(sid)
+        while len(self._held) > self._memory:
+            evicted, _ = self._held.popitem(last=False)
+            self._give_up(evicted)
+        return ()
+
+    def _remember(self, sid: str, module_id: str) -> None:
+        self._owner[sid] = module_id
+        self._owner.move_to_end(sid)
+        while len(self._owner) > self._memory:
+            self._owner.popitem(last=False)
+
+    def _give_up(self, sid: str) -> None:
+        if sid in self._reported:
+            return
+        self._reported[sid] = None
+        while len(self._reported) > self._memory:
+            self._reported.popitem(last=False)
+        self._given_up.append(sid)

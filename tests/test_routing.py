@@ -1,0 +1,221 @@
+"""Router: scripts of raw session events, session costs and tariffs in, target EVSEs out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from agent.evse_messages import SessionEvent, decode_evse
+from agent.messages import SessionCost, TariffMessage, decode
+from agent.routing import Router
+
+M1, M2, M3 = "evse_manager_consumer_1", "evse_manager_consumer_2", "evse_manager_consumer_3"
+
+
+def event(name: str, sid: str, token: str | None = None, where: str = "session_started",
+          ) -> SessionEvent:
+    doc: dict[str, Any] = {"uuid": sid, "event": name, "timestamp": "2026-11-21T10:00:00Z"}
+    if token is not None:
+        doc[where] = {"id_tag": {"authorization_type": "RFID",
+                                 "id_token": {"value": token, "type": "ISO14443"}},
+                      "meter_value": {"energy_Wh_import": {"total": 0.0}, "timestamp": "t"}}
+    msg = decode_evse("session_event", json.dumps(doc).encode())
+    assert isinstance(msg, SessionEvent)
+    return msg
+
+
+def cost(sid: str, status: str = "Running", value: int = 100) -> SessionCost:
+    raw = json.dumps({"session_id": sid, "currency": {"decimals": 3}, "status": status,
+                      "cost_chunks": [{"cost": {"value": value}}]}).encode()
+    msg = decode("session_cost", raw)
+    assert isinstance(msg, SessionCost)
+    return msg
+
+
+def tariff(kind: str | None = None, ident: str | None = None,
+           ocpp_tx: str | None = None) -> TariffMessage:
+    doc: dict[str, Any] = {"messages": [{"content": "0.40 EUR/kWh"}]}
+    for key, value in (("identifier_type", kind), ("identifier_id", ident),
+                       ("ocpp_transaction_id", ocpp_tx)):
+        if value is not None:
+            doc[key] = value
+    msg = decode("tariff_message", json.dumps(doc).encode())
+    assert isinstance(msg, TariffMessage)
+    return msg
+
+
+# A script step: ("event", module, SessionEvent, [labels of released messages])
+#             or ("send", label, message, expected target modules)
+Step = tuple[str, str, Any, Any]
+SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
+    "one EVSE: cost before any event goes to it": ([M1], [
+        ("send", "c1", cost("S1"), (M1,)),
+        ("event", M1, event("SessionStarted", "S1"), []),
+        ("send", "c2", cost("S1"), (M1,)),
+    ]),
+    "several EVSEs: events first, costs follow their session": ([M1, M2], [
+        ("event", M1, event("SessionStarted", "S1"), []),
+        ("event", M2, event("SessionStarted", "S2"), []),
+        ("send", "c1", cost("S2"), (M2,)),
+        ("send", "c2", cost("S1"), (M1,)),
+        ("send", "c3", cost("S2"), (M2,)),
+    ]),
+    "several EVSEs: a cost before its event is held, then released in order": ([M1, M2], [
+        ("send", "c1", cost("S1", value=1), ()),
+        ("send", "c2", cost("S2"), ()),
+        ("send", "c3", cost("S1", value=2), ()),
+        ("event", M2, event("SessionStarted", "S1"), ["c1", "c3"]),
+        ("event", M2, event("ChargingStarted", "S1"), []),  # released only once
+        ("send", "c4", cost("S1"), (M2,)),
+        ("event", M1, event("TransactionStarted", "S2", "AB", "transaction_started"), ["c2"]),
+    ]),
+    "the final cost after SessionFinished still finds its EVSE": ([M1, M2], [
+        ("event", M2, event("SessionStarted", "S1"), []),
+        ("event", M2, event("TransactionFinished", "S1"), []),
+        ("event", M2, event("SessionFinished", "S1"), []),
+        ("send", "c1", cost("S1", "Finished"), (M2,)),
+    ]),
+    "an event first seen mid-session (agent restart) names the session": ([M1, M2], [
+        ("send", "c1", cost("S7"), ()),
+        ("event", M1, event("ChargingPausedEV", "S7"), ["c1"]),
+    ]),
+    "events outside sessions name nothing": ([M1, M2], [
+        ("send", "c1", cost("S1"), ()),
+        ("event", M1, event("Enabled", "S1"), []),
+        ("event", M1, event("ReservationStart", "S1"), []),
+        ("event", M1, event("Deauthorized", "S1"), []),
+        ("event", M2, event("SessionStarted", ""), []),
+        ("send", "c2", cost("S1"), ()),
+    ]),
+    "IdToken tariff: to the EVSE whose session carries the token": ([M1, M2, M3], [
+        ("event", M1, event("SessionStarted", "S1", "04A1B2C3"), []),
+        ("event", M3, event("SessionStarted", "S3"), []),
+        ("send", "t1", tariff("IdToken", "04a1b2c3"), (M1,)),  # case-insensitive
+        ("send", "t2", tariff("IdToken", "FFFF"), (M2,)),  # unknown token: the free EVSEs
+        ("send", "t3", tariff(), (M2,)),  # OCPP 1.6 fallback text: like an IdToken tariff
+        ("event", M3, event("TransactionStarted", "S3", "FFFF", "transaction_started"), []),
+        ("send", "t4", tariff(None, "ffff"), (M3,)),
+        ("event", M1, event("SessionFinished", "S1"), []),
+        ("send", "t5", tariff("IdToken", "04A1B2C3"), (M1, M2)),  # token gone with its session
+    ]),
+    "IdToken tariff when every EVSE is busy and none has the token": ([M1, M2], [
+        ("event", M1, event("SessionStarted", "S1"), []),
+        ("event", M2, event("SessionStarted", "S2"), []),
+        ("send", "t1", tariff("IdToken", "AA"), ()),
+    ]),
+    "a new session on an EVSE drops the old session's token": ([M1, M2], [
+        ("event", M1, event("SessionStarted", "S1", "AA"), []),
+        ("event", M1, event("SessionStarted", "S2"), []),  # SessionFinished of S1 was missed
+        ("send", "t1", tariff("IdToken", "AA"), (M2,)),
+    ]),
+    "session tariffs follow the session, held until named": ([M1, M2], [
+        ("event", M2, event("SessionStarted", "S1"), []),
+        ("send", "t1", tariff("SessionId", "S1", "4711"), (M2,)),
+        ("send", "t2", tariff("TransactionId", "S1"), (M2,)),
+        ("send", "t3", tariff("TransactionId", "4711", "S1"), (M2,)),  # via ocpp_transaction_id
+        ("send", "t4", tariff("TransactionId", "S9"), ()),
+        ("send", "c1", cost("S9"), ()),
+        ("event", M1, event("SessionStarted", "S9"), ["t4", "c1"]),
+    ]),
+    "one EVSE: every tariff goes to it": ([M1], [
+        ("event", M1, event("SessionStarted", "S1", "AA"), []),
+        ("send", "t1", tariff("IdToken", "BB"), (M1,)),
+        ("send", "t2", tariff("TransactionId", "S5"), (M1,)),
+    ]),
+}
+
+
+@pytest.mark.parametrize("name", list(SCRIPTS))
+def test_script(name: str) -> None:
+    modules, steps = SCRIPTS[name]
+    router = Router(modules)
+    sent: dict[str, SessionCost | TariffMessage] = {}
+    for i, (kind, key, msg, expected) in enumerate(steps):
+        if kind == "event":
+            released = router.event(key, msg)
+            assert released == [sent[label] for label in expected], f"step {i}"
+            continue
+        sent[key] = msg
+        got = router.session_cost(msg) if isinstance(msg, SessionCost) else router.tariff(msg)
+        assert got == expected, f"step {i} ({key})"
+
+
+def test_released_messages_are_the_same_objects_in_arrival_order() -> None:
+    router = Router([M1, M2])
+    first, second = cost("S1", value=1), cost("S1", value=2)
+    router.session_cost(first)
+    router.session_cost(second)
+    released = router.event(M1, event("SessionStarted", "S1"))
+    assert len(released) == 2
+    assert released[0] is first
+    assert released[1] is second
+
+
+def test_default_price_is_station_wide() -> None:
+    assert Router([M1, M2, M3]).default_price() == (M1, M2, M3)
+
+
+def test_running_sessions_are_tracked_from_start_to_finish() -> None:
+    router = Router([M1, M2])
+    assert router.running_session(M1) is None
+    router.event(M1, event("SessionStarted", "S1"))
+    assert (router.running_session(M1), router.evse_of("S1")) == ("S1", M1)
+    router.event(M1, event("SessionFinished", "S1"))
+    assert (router.running_session(M1), router.evse_of("S1")) == (None, M1)
+
+
+def test_held_messages_per_session_are_bounded_keeping_the_newest() -> None:
+    router = Router([M1, M2], held_per_session=2)
+    costs = [cost("S1", value=v) for v in range(5)]
+    for c in costs:
+        assert router.session_cost(c) == ()
+    assert router.event(M1, event("SessionStarted", "S1")) == costs[-2:]
+
+
+def test_unassigned_sessions_are_reported_once() -> None:
+    router = Router([M1, M2], memory=2)
+    router.session_cost(cost("S1"))
+    router.session_cost(cost("S2"))
+    assert router.take_unassigned() == []
+    router.session_cost(cost("S3"))  # S1 is evicted from the holding area
+    router.session_cost(cost("S2", "Finished"))  # a final cost nobody named
+    router.session_cost(cost("S2", "Finished"))
+    assert router.take_unassigned() == ["S1", "S2"]
+    assert router.take_unassigned() == []
+    assert router.event(M1, event("SessionStarted", "S1")) == []  # S1's costs are gone
+    router.session_cost(cost("S4"))  # evicts S3
+    router.session_cost(cost("S5"))  # evicts S2, already reported
+    assert router.take_unassigned() == ["S3"]
+
+
+def test_session_memory_is_bounded() -> None:
+    router = Router([M1, M2], memory=3)
+    for n in range(5):
+        router.event(M1, event("SessionStarted", f"S{n}"))
+    assert router.evse_of("S0") is None
+    assert router.evse_of("S1") is None
+    assert router.evse_of("S4") == M1
+    assert router.session_cost(cost("S0")) == ()
+
+
+def test_recently_used_sessions_stay_remembered() -> None:
+    router = Router([M1, M2], memory=2)
+    router.event(M1, event("SessionStarted", "S0"))
+    router.event(M2, event("SessionStarted", "S1"))
+    assert router.session_cost(cost("S0")) == (M1,)  # S0 becomes the most recent
+    router.event(M2, event("SessionStarted", "S2"))
+    assert router.evse_of("S0") == M1
+    assert router.evse_of("S1") is None
+
+
+@pytest.mark.parametrize("modules", [[], [M1, M1]])
+def test_module_ids_must_be_distinct_and_present(modules: list[str]) -> None:
+    with pytest.raises(ValueError, match="module_ids"):
+        Router(modules)
+
+
+def test_events_of_unknown_modules_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown EVSE"):
+        Router([M1]).event(M2, event("SessionStarted", "S1"))
