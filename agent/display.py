@@ -5,29 +5,24 @@ Time is the monotonic clock passed in by the caller; nothing here reads a clock 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
-from typing import Annotated, Literal, assert_never
+from typing import Annotated, Final, assert_never
 
 import msgspec
 from msgspec import UNSET, Meta
 
-from agent.currencies import minor_unit
-from agent.messages import (
-    ChargingPriceComponent,
-    Currency,
-    DefaultPrice,
-    IdlePrice,
-    MessageContent,
-    Price,
-    SessionCost,
-    TariffMessage,
-)
-from agent.money import MoneyFormat, format_amount, format_unit_price
-from agent.text import Chosen, choose, preferences
-from agent.view import Estimate, NextPeriod, Screen, Total, View
+from agent.evse_messages import EvseId, SessionEvent, SessionInfo
+from agent.livecost import LiveBase, track_idle_since
+from agent.messages import DefaultPrice, MessageContent, SessionCost, TariffMessage
+from agent.money import MoneyFormat
+from agent.render import Renderer, total_value
+from agent.view import Estimate, Screen, View
 
-_UNIT_SUFFIX = {"Energy": "/kWh", "Time": "/h"}
+__all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged", "State",
+           "Tick", "total_value"]
+
+# Session events that name no session of the EVSE (availability, reservations, authorization).
+_OUTSIDE_SESSION: Final = frozenset({"Enabled", "Disabled", "ReservationStart",
+                                     "ReservationEnd", "Authorized", "Deauthorized"})
 _STATUS_SCREEN: dict[str, Screen] = {"Running": "charging", "Idle": "idle",
                                      "Finished": "finished"}
 
@@ -41,6 +36,11 @@ class DisplayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     finished_hold_s: Annotated[float, Meta(ge=0)] = 120.0
     # A Running/Idle session that hears nothing this long ends without a final cost (0: never).
     session_timeout_s: Annotated[float, Meta(ge=0)] = 0.0
+    # [[evse]]: after TransactionFinished, how long to wait for the Finished session_cost.
+    final_cost_wait_s: Annotated[float, Meta(ge=0)] = 60.0
+    # [[evse]]: the running total extrapolated from live energy between backend updates.
+    live_estimate: bool = True
+    estimate_prefix: str = "≈ "
     money: MoneyFormat = msgspec.field(default_factory=MoneyFormat)
 
 
@@ -61,7 +61,8 @@ class PricingChanged(msgspec.Struct, frozen=True, gc=False):
     estimate: Estimate | None = None
 
 
-Event = DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick | PricingChanged
+Event = (DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick | PricingChanged
+         | SessionEvent | SessionInfo | EvseId)
 
 
 class State(msgspec.Struct, frozen=True, gc=False):
@@ -86,6 +87,18 @@ class State(msgspec.Struct, frozen=True, gc=False):
     late_results: int = 0
     preview: tuple[str, ...] = ()
     estimate: Estimate | None = None
+    # ---- from the EVSE manager API ([[evse]]) ----
+    evse_id: str | None = None
+    # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
+    evse_session: str | None = None
+    # Newest session_info of that session, when it came, and since when the EVSE is idle.
+    live: SessionInfo | None = None
+    live_at: float | None = None
+    idle_since: float | None = None
+    # The newest session_cost's total and prices with the live energy when it arrived.
+    live_base: LiveBase | None = None
+    # The transaction finished: the Finished session_cost is awaited until then.
+    final_wait_until: float | None = None
 
     @property
     def running(self) -> bool:
@@ -104,53 +117,38 @@ def _energy(msg: SessionCost, previous: int | None) -> int | None:
     return previous
 
 
-def total_value(msg: SessionCost) -> int:
-    """The session total in units of 10**-decimals: the sum of all chunks' cost values."""
-    chunks = msg.cost_chunks
-    if chunks is UNSET:
-        return 0
-    return sum(c.cost.value for c in chunks if c is not None and c.cost is not UNSET)
-
-
 class DisplayModel:
-    """Applies events to State and renders Views, for one `[display]` configuration."""
+    """Applies events to State and renders Views, for one `[display]` and one EVSE (or none)."""
 
-    def __init__(self, config: DisplayConfig) -> None:
+    def __init__(self, config: DisplayConfig, evse: int | None = None) -> None:
         self.config = config
-        self._prefs = preferences(config.languages)
+        self.evse = evse
         self._fallback_code = config.currency or None
-        # Per-model caches keyed on plain ints/strings: hashing the format struct on every
-        # call would cost more than the formatting itself.
-        fmt = config.money
-        self._amount = lru_cache(maxsize=256)(
-            lambda v, d, c: format_amount(v, d, c, fmt))
-        self._unit_price = lru_cache(maxsize=256)(
-            lambda v, d, c, suffix: format_unit_price(v, d, c, fmt) + suffix)
-        # Rendering caches keyed on message content (frozen structs hash by value): EVerest
-        # repeats the same texts and prices in every message of a session.
-        prefs = self._prefs
-        self._chosen = lru_cache(maxsize=128)(lambda msgs: choose(msgs, prefs))
-        self._idle_view = lru_cache(maxsize=64)(self._render_idle_view)
-        self._price_texts = lru_cache(maxsize=128)(self._render_prices)
+        self._renderer = Renderer(config, evse)
 
     # ---- transitions -------------------------------------------------------------------
 
     def update(self, state: State, event: Event, now: float) -> State:
         """The state after `event` at monotonic time `now`."""
+        replace = msgspec.structs.replace
         match event:
             case SessionCost():
                 return self._session_cost(state, event, now)
             case TariffMessage():
                 return self._tariff(state, event, now)
             case DefaultPrice():
-                return msgspec.structs.replace(state, default_price=event)
+                return replace(state, default_price=event)
             case LinkChanged():
-                if state.link_up == event.up:
-                    return state
-                return msgspec.structs.replace(state, link_up=event.up)
+                return state if state.link_up == event.up else replace(state, link_up=event.up)
             case PricingChanged():
-                return msgspec.structs.replace(state, preview=event.preview,
-                                               estimate=event.estimate)
+                return replace(state, preview=event.preview, estimate=event.estimate)
+            case SessionEvent():
+                return self._session_event(state, event, now)
+            case SessionInfo():
+                return self._session_info(state, event, now)
+            case EvseId():
+                return state if state.evse_id == event.value else replace(state,
+                                                                          evse_id=event.value)
             case Tick():
                 return self._expire(state, now)
             case _:
@@ -180,7 +178,16 @@ class DisplayModel:
             tariff=state.tariff if keep_tariff else None,
             tariff_until=state.tariff_until if keep_tariff else None,
             energy_wh=_energy(msg, state.energy_wh if same else None), session_seen=now,
-            ended_at=ended_at, final=finished, estimate=state.estimate if same else None)
+            ended_at=ended_at, final=finished, estimate=state.estimate if same else None,
+            live_base=self._base(state, msg, now),
+            final_wait_until=None if finished or not same else state.final_wait_until)
+
+    def _base(self, state: State, msg: SessionCost, now: float) -> LiveBase | None:
+        """Each session_cost restarts the extrapolation from its own total, here and now."""
+        if state.live is None or state.evse_session != msg.session_id:
+            return None
+        return LiveBase.from_session_cost(msg, state.live.charged_energy_wh, now,
+                                          self._fallback_code)
 
     def _tariff(self, state: State, msg: TariffMessage, now: float) -> State:
         replace = msgspec.structs.replace
@@ -199,15 +206,46 @@ class DisplayModel:
         if state.running:
             return replace(state, tariff=msg, tariff_until=until)
         # Otherwise it opens the tariff screen and ends the receipt of the previous session.
-        return replace(state, tariff=msg, tariff_until=until, session=None, session_text=None,
-                       energy_wh=None, session_seen=None, ended_at=None, final=False,
-                       estimate=None)
+        return replace(state, tariff=msg, tariff_until=until, **_NO_SESSION)
+
+    def _session_event(self, state: State, event: SessionEvent, now: float) -> State:
+        replace = msgspec.structs.replace
+        if event.event in _OUTSIDE_SESSION or not event.uuid:
+            return state
+        if event.event == "SessionFinished":  # the car is gone: live values end
+            state = replace(state, evse_session=None, **_NO_LIVE)
+            return self._await_final(state, event.uuid, now)
+        if event.uuid != state.evse_session:
+            state = replace(state, evse_session=event.uuid, **_NO_LIVE)
+        if event.event == "TransactionFinished":
+            state = self._await_final(state, event.uuid, now)
+        return state
+
+    def _await_final(self, state: State, uuid: str, now: float) -> State:
+        """EVerest ended the session: the Finished session_cost may still come, or never."""
+        session = state.session
+        if (session is None or not state.running or session.session_id != uuid
+                or state.final_wait_until is not None):
+            return state
+        return msgspec.structs.replace(state, final_wait_until=now + self.config.final_cost_wait_s)
+
+    def _session_info(self, state: State, info: SessionInfo, now: float) -> State:
+        if state.evse_session is None:
+            return state if state.live is None else msgspec.structs.replace(state, **_NO_LIVE)
+        base = state.live_base
+        session = state.session
+        if base is None and session is not None and session.session_id == state.evse_session:
+            base = LiveBase.from_session_cost(session, info.charged_energy_wh, now,
+                                              self._fallback_code)
+        return msgspec.structs.replace(
+            state, live=info, live_at=now, live_base=base,
+            idle_since=track_idle_since(state.idle_since, info.state, now))
 
     def end_session(self, state: State, now: float) -> State:
         """The running session ended without a final cost: its receipt, `final` false."""
         if not state.running:
             return state
-        return msgspec.structs.replace(state, ended_at=now, final=False)
+        return msgspec.structs.replace(state, ended_at=now, final=False, final_wait_until=None)
 
     def receipt(self, state: State, session: SessionCost, text: list[MessageContent] | None,
                 final: bool, ended_at: float) -> State:
@@ -221,12 +259,13 @@ class DisplayModel:
         replace = msgspec.structs.replace
         if state.tariff_until is not None and now >= state.tariff_until:
             state = replace(state, tariff=None, tariff_until=None)
+        if state.final_wait_until is not None and now >= state.final_wait_until:
+            state = self.end_session(state, state.final_wait_until)
         timeout = self._timeout_at(state)
         if timeout is not None and now >= timeout:
             state = self.end_session(state, timeout)
         if state.ended_at is not None and now >= state.ended_at + self.config.finished_hold_s:
-            state = replace(state, session=None, session_text=None, energy_wh=None,
-                            session_seen=None, ended_at=None, final=False, estimate=None)
+            state = replace(state, **_NO_SESSION)
         return state
 
     def _timeout_at(self, state: State) -> float | None:
@@ -239,8 +278,8 @@ class DisplayModel:
         """The monotonic time at which a Tick will change the state, if any."""
         finished_until = (None if state.ended_at is None
                           else state.ended_at + self.config.finished_hold_s)
-        deadlines = [t for t in (state.tariff_until, finished_until, self._timeout_at(state))
-                     if t is not None]
+        deadlines = [t for t in (state.tariff_until, finished_until, self._timeout_at(state),
+                                 state.final_wait_until) if t is not None]
         return min(deadlines) if deadlines else None
 
     # ---- rendering ---------------------------------------------------------------------
@@ -260,92 +299,13 @@ class DisplayModel:
 
     def view(self, state: State, updated_at: str = "") -> View:
         """The view for `state`; the caller stamps `updated_at` when the content changed."""
-        screen = self.screen(state)
-        link: Literal["up", "down"] = "up" if state.link_up else "down"
-        session = state.session
-        if session is None or screen == "tariff":
-            source = state.tariff.messages if state.tariff is not None else (
-                state.default_price.messages if state.default_price is not None else None)
-            view: View = self._idle_view(screen, link, tuple(source or ()), state.preview,
-                                         updated_at)
-            return view
-        code = self._code(session.currency)
-        chosen: Chosen = self._chosen(tuple(state.session_text or ()))
-        qr = session.qr_code if session.qr_code is not UNSET and session.qr_code else None
-        nxt = session.next_period
-        prices, idle, next_period = self._price_texts(
-            _components(session.charging_price), session.idle_price,
-            None if nxt is UNSET else (nxt.timestamp_from, _components(nxt.charging_price),
-                                       nxt.idle_price), code)
-        return View(
-            screen=screen, link=link, session_id=session.session_id, status=session.status,
-            # A receipt is final: it is not stale when the link goes down after it.
-            total=self._total(session, code), stale=screen == "unavailable",
-            final=state.final if screen == "finished" else None,
-            energy_wh=state.energy_wh, prices=list(prices), idle_price=idle,
-            next_period=next_period, message=chosen.text, language=chosen.language,
-            qr_code=qr or chosen.qr_code, updated_at=updated_at, estimate=state.estimate)
-
-    def _render_idle_view(self, screen: Screen, link: Literal["up", "down"],
-                          messages: tuple[MessageContent, ...], preview: tuple[str, ...],
-                          updated_at: str) -> View:
-        chosen: Chosen = self._chosen(messages)
-        return View(screen=screen, link=link, message=chosen.text or "",
-                    language=chosen.language, qr_code=chosen.qr_code, preview=list(preview),
-                    updated_at=updated_at)
-
-    def _render_prices(self, components: tuple[ChargingPriceComponent, ...],
-                       idle_price: IdlePrice | msgspec.UnsetType | None,
-                       nxt: tuple[str, tuple[ChargingPriceComponent, ...],
-                                  IdlePrice | msgspec.UnsetType | None] | None,
-                       code: str | None) -> tuple[tuple[str, ...], str | None, NextPeriod | None]:
-        next_period = None
-        if nxt is not None:
-            later = self._prices(nxt[1], code)
-            later_idle = self._idle(nxt[2], code)
-            if later_idle is not None:
-                later.append(f"idle {later_idle}")
-            next_period = NextPeriod(from_=nxt[0], prices=later)
-        return tuple(self._prices(components, code)), self._idle(idle_price, code), next_period
-
-    def _code(self, currency: Currency, fallback: str | None = None) -> str | None:
-        if currency.code is not UNSET:
-            return currency.code
-        return fallback if fallback is not None else self._fallback_code
-
-    def _total(self, session: SessionCost, code: str | None) -> Total:
-        decimals = session.currency.decimals
-        if decimals is UNSET:
-            decimals = minor_unit(code)
-        value = total_value(session)
-        text: str = self._amount(value, decimals, code)
-        return Total(value=value, decimals=decimals, currency=code, text=text)
-
-    def _price(self, price: Price, session_code: str | None, suffix: str) -> str:
-        code = self._code(price.currency, session_code)
-        decimals = price.currency.decimals
-        if decimals is UNSET:
-            decimals = minor_unit(code)
-        text: str = self._unit_price(price.value.value, decimals, code, suffix)
-        return text
-
-    def _prices(self, components: tuple[ChargingPriceComponent, ...],
-                code: str | None) -> list[str]:
-        return [self._price(c.price, code, _UNIT_SUFFIX.get(c.category or "", ""))
-                for c in components if c.price is not UNSET]
-
-    def _idle(self, idle: IdlePrice | msgspec.UnsetType | None, code: str | None) -> str | None:
-        if idle is UNSET or idle is None or idle.hour_price is UNSET:
-            return None
-        text = self._price(idle.hour_price, code, "/h")
-        grace = idle.grace_minutes
-        return f"{text} after {grace} min" if grace is not UNSET and grace > 0 else text
+        return self._renderer.view(state, self.screen(state), updated_at)
 
 
-
-def _components(components: Sequence[ChargingPriceComponent | None] | msgspec.UnsetType,
-                ) -> tuple[ChargingPriceComponent, ...]:
-    """The price components that are set (EVerest writes one with no member as null)."""
-    if components is UNSET:
-        return ()
-    return tuple(c for c in components if c is not None)
+# What ending a session (receipt gone, new authorization) and leaving the EVSE's session reset.
+_NO_SESSION: Final[dict[str, object]] = {
+    "session": None, "session_text": None, "energy_wh": None, "session_seen": None,
+    "ended_at": None, "final": False, "estimate": None, "live_base": None,
+    "final_wait_until": None}
+_NO_LIVE: Final[dict[str, object]] = {"live": None, "live_at": None, "idle_since": None,
+                                      "live_base": None}

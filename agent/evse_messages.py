@@ -16,7 +16,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from agent.messages import HEARTBEAT_MAX, DecodeError, Heartbeat
+from agent.messages import CLEARED, HEARTBEAT_MAX, Cleared, DecodeError, Heartbeat
 
 SessionEventEnum = Literal[
     "Authorized", "Deauthorized", "Enabled", "Disabled", "SessionStarted", "AuthRequired",
@@ -151,11 +151,6 @@ class EvseId(msgspec.Struct, frozen=True, gc=False):
     value: str
 
 
-class Cleared(msgspec.Struct, frozen=True, gc=False):
-    """A zero-byte payload: the retained message of the topic was cleared (not an error)."""
-
-
-CLEARED: Final = Cleared()
 
 EvseMessage = SessionEvent | SessionInfo | EvseId | Heartbeat
 

@@ -54,7 +54,9 @@ class Router:
         self._owner: OrderedDict[str, str] = OrderedDict()  # session id -> module id
         self._held: OrderedDict[str, list[Held]] = OrderedDict()
         self._running: dict[str, str] = {}  # module id -> running session id
-        self._token: dict[str, str] = {}  # module id -> casefolded token of its running session
+        # module id -> the token of its running session, as a salted hash: the driver's
+        # RFID UID is compared, never kept.
+        self._token: dict[str, int] = {}
         self._given_up: list[str] = []
         self._reported: OrderedDict[str, None] = OrderedDict()
 
@@ -93,7 +95,7 @@ class Router:
             self._running[module_id] = sid
             token = event.token
             if token is not None:
-                self._token[module_id] = token.value.casefold()
+                self._token[module_id] = _token_key(token.value)
         return self._held.pop(sid, [])
 
     def session_cost(self, msg: SessionCost) -> tuple[str, ...]:
@@ -111,7 +113,7 @@ class Router:
             key = msg.identifier_id if msg.identifier_id is not UNSET else msg.ocpp_transaction_id
             return self._by_session(key, msg) if key is not UNSET else ()
         if msg.identifier_id is not UNSET:
-            token = msg.identifier_id.casefold()
+            token = _token_key(msg.identifier_id)
             holders = tuple(m for m in self.module_ids if self._token.get(m) == token)
             if holders:
                 return holders
@@ -156,3 +158,8 @@ class Router:
         while len(self._reported) > self._memory:
             self._reported.popitem(last=False)
         self._given_up.append(sid)
+
+
+def _token_key(value: str) -> int:
+    """A per-process salted hash of a token (str hashes are randomised per process)."""
+    return hash(value.casefold())

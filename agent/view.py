@@ -34,6 +34,25 @@ class Estimate(msgspec.Struct, frozen=True, gc=False):
     text: str
 
 
+class Live(msgspec.Struct, frozen=True, gc=False):
+    """Live values of the EVSE's running session (EVerest's session_info)."""
+
+    energy_wh: int
+    power_w: int
+    duration_s: int
+    state: str
+
+
+class LiveTotal(msgspec.Struct, frozen=True, gc=False):
+    """The backend's newest total extrapolated with the live meter (never replaces `total`)."""
+
+    value: int
+    decimals: int
+    currency: str | None
+    text: str
+    estimated: bool = True
+
+
 class View(msgspec.Struct, frozen=True, gc=False):
     """Everything a display shows; equality ignores nothing, so compare with `same_content`."""
 
@@ -57,6 +76,11 @@ class View(msgspec.Struct, frozen=True, gc=False):
     # Local pricing (be.ENERGISED structure): preview lines before a session, estimate during it.
     preview: list[str] = msgspec.field(default_factory=list)
     estimate: Estimate | None = None
+    # [[evse]]: the configured EVSE number, EVerest's EVSE id string, live values and total.
+    evse: int | None = None
+    evse_id: str | None = None
+    live: Live | None = None
+    live_total: LiveTotal | None = None
 
 
 def same_content(a: View | None, b: View | None) -> bool:

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from agent.evse_messages import (
-    CLEARED,
     EVSE_TOPICS,
     EvseId,
     EvseStateEnum,
@@ -22,7 +21,7 @@ from agent.evse_messages import (
     decode_evse,
     wh,
 )
-from agent.messages import DecodeError, Heartbeat
+from agent.messages import CLEARED, DecodeError, Heartbeat
 
 TOKEN = (b'{"authorization_type":"RFID","id_token":{"type":"ISO14443","value":"04A1B2C3"},'
          b'"request_id":7,"prevalidated":false}')
