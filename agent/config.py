@@ -92,6 +92,21 @@ class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     dir: str = "/var/lib/cost-agent"
 
 
+class EvseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[[evse]]`: one EVSE (connector) and EVerest's EVSE manager consumer API module of it."""
+
+    id: Annotated[int, Meta(ge=1)]
+    module_id: str
+
+    def __post_init__(self) -> None:
+        if not self.module_id or any(c in self.module_id for c in "/+#"):
+            raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
+
+    def base(self, topic_prefix: str) -> str:
+        """Topic base, e.g. `everest_api/1/evse_manager_consumer/{module_id}/`."""
+        return f"{topic_prefix}everest_api/1/evse_manager_consumer/{self.module_id}/"
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole validated configuration."""
 
@@ -102,13 +117,15 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     status: StatusConfig = msgspec.field(default_factory=StatusConfig)
     state: StateConfig = msgspec.field(default_factory=StateConfig)
     pricing: PricingConfig | None = None
+    evse: list[EvseConfig] = msgspec.field(default_factory=list)
     output: list[OutputConfig] = msgspec.field(default_factory=list)
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 # Checks in __post_init__ say "field: problem"; msgspec says "unknown field `name`".
 _FIELD = re.compile(r"^(?P<field>\w+): (?P<msg>.*)$"
-                    r"|^Object contains unknown field `(?P<unknown>[^`]+)`$", re.S)
+                    r"|^Object contains unknown field `(?P<unknown>[^`]+)`$"
+                    r"|^Object missing required field `(?P<missing>[^`]+)`$", re.S)
 
 
 def _one_line(exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
@@ -119,6 +136,8 @@ def _one_line(exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
         path, msg = f"{path}.{field['field']}", field["msg"]
     elif field and field["unknown"]:
         path, msg = f"{path}.{field['unknown']}", "unknown key"
+    elif field and field["missing"]:
+        path, msg = f"{path}.{field['missing']}", "missing (required)"
     key = (prefix + path).lstrip(".") or "(top level)"
     if prefix and path:
         key = prefix + ("" if path.startswith("[") else ".") + path.lstrip(".")
@@ -156,7 +175,32 @@ def parse(text: str) -> Config:
         config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:
         raise _one_line(exc) from None
+    _check_evses(config.evse, outputs)
+    pricing = config.pricing
+    if pricing is not None and pricing.api_url and not pricing.evse_id and not config.evse:
+        raise ConfigError("config key pricing.evse_id: required when api_url is set and no "
+                          "[[evse]] reports EVerest's EVSE id")
     return msgspec.structs.replace(config, output=outputs)
+
+
+def _check_evses(evses: list[EvseConfig], outputs: list[OutputConfig]) -> None:
+    """EVSE ids and module ids are unique; every output shows a configured EVSE."""
+    ids: set[int] = set()
+    modules: set[str] = set()
+    for i, evse in enumerate(evses):
+        if evse.id in ids:
+            raise ConfigError(f"config key evse[{i}].id: duplicate id {evse.id}")
+        if evse.module_id in modules:
+            raise ConfigError(f"config key evse[{i}].module_id: duplicate {evse.module_id!r}")
+        ids.add(evse.id)
+        modules.add(evse.module_id)
+    for i, output in enumerate(outputs):
+        if output.evse is None:
+            if len(evses) > 1:
+                raise ConfigError(f"config key output[{i}].evse: required with several "
+                                  f"[[evse]] (ids {', '.join(map(str, sorted(ids)))})")
+        elif output.evse not in ids:
+            raise ConfigError(f"config key output[{i}].evse: no [[evse]] with id {output.evse}")
 
 
 def load(path: str | Path) -> Config:

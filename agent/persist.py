@@ -110,11 +110,11 @@ def remove_stale_temps(state_dir: str) -> int:
     return removed
 
 
-def load_snapshot(state_dir: str) -> tuple[Snapshot, str | None]:
+def load_snapshot(state_dir: str, name: str = SNAPSHOT_NAME) -> tuple[Snapshot, str | None]:
     """The saved snapshot, or an empty one and the reason it could not be used."""
     if not state_dir:
         return Snapshot(), None
-    path = Path(state_dir) / SNAPSHOT_NAME
+    path = Path(state_dir) / name
     try:
         return _decoder.decode(path.read_bytes()), None
     except FileNotFoundError:
@@ -130,9 +130,10 @@ class SnapshotKeeper:
     cancelled writer thread can never land an older snapshot after it.
     """
 
-    def __init__(self, state_dir: str, hold_s: float) -> None:
+    def __init__(self, state_dir: str, hold_s: float, name: str = SNAPSHOT_NAME) -> None:
         self.state_dir = state_dir
         self.hold_s = hold_s
+        self.name = name
         self.saved = Snapshot()
         self.boot_id = ""
         self._pending: tuple[State, float, float] | None = None
@@ -176,7 +177,7 @@ class SnapshotKeeper:
         snapshot = self.snapshot_of(state, now_mono, now_wall)
         if _same(snapshot, self.saved):
             return
-        path = Path(self.state_dir) / SNAPSHOT_NAME
+        path = Path(self.state_dir) / self.name
         try:
             # Shielded: a write in flight finishes even when the stop cancels its waiter.
             await asyncio.shield(asyncio.to_thread(_write_private, path,
@@ -206,7 +207,7 @@ class SnapshotKeeper:
 
     def _load(self) -> tuple[Snapshot, str | None, str, int]:
         removed = remove_stale_temps(self.state_dir) if self.state_dir else 0
-        snapshot, problem = load_snapshot(self.state_dir)
+        snapshot, problem = load_snapshot(self.state_dir, self.name)
         return snapshot, problem, read_boot_id(), removed
 
 

@@ -46,12 +46,15 @@ class BrokerStats(msgspec.Struct):
 class Counters:
     """Message, link and output counters; snapshot() gives the status-file document."""
 
-    def __init__(self, started_monotonic: float) -> None:
+    def __init__(self, started_monotonic: float, topics: tuple[str, ...] = TOPICS,
+                 label: str = "") -> None:
         self.started = started_monotonic
-        self.received: dict[str, int] = dict.fromkeys(TOPICS, 0)
-        self.rejected: dict[str, int] = dict.fromkeys(TOPICS, 0)
+        # Log lines name the module for the per-EVSE APIs: "evse_manager_1/session_event".
+        self.label = label
+        self.received: dict[str, int] = dict.fromkeys(topics, 0)
+        self.rejected: dict[str, int] = dict.fromkeys(topics, 0)
         # Zero-byte payloads: a retained message was cleared (counted, never rejected).
-        self.cleared: dict[str, int] = dict.fromkeys(TOPICS, 0)
+        self.cleared: dict[str, int] = dict.fromkeys(topics, 0)
         self.last_rejection: Rejection | None = None
         self.communication_checks_sent = 0
         self._log_after: dict[str, float] = {}
@@ -66,8 +69,8 @@ class Counters:
             return
         more = self._suppressed.pop(topic, 0)
         suffix = f" ({more} more since the last report)" if more else ""
-        log.warning("rejected %s: %s; payload %s%s", topic, reason[:200], truncate(payload),
-                    suffix)
+        log.warning("rejected %s%s: %s; payload %s%s", self.label, topic, reason[:200],
+                    truncate(payload), suffix)
         self._log_after[topic] = now + REJECTION_LOG_INTERVAL_S
 
     def snapshot(self, now: float, hb: HeartbeatTracker, **extra: Any) -> dict[str, Any]:

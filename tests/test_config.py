@@ -45,7 +45,37 @@ BAD = [
     ('[[output]]\ntype = "file"\npath = "/tmp/x"\ncolour = 1\n', "output[0].colour"),
     ('[[output]]\ntype = "console"\n[[output]]\ntype = "console"\nwidth = 2\n', "output[1].width"),
     ("[status\n", "config syntax"),
+    # issue 9: the check interval must stay below EVerest's check timeout
+    ("[watchdog]\ncommunication_check_interval_s = 5\n", "watchdog.communication_check_interval_s"),
+    ("[watchdog]\neverest_check_timeout_s = 1\n", "watchdog.communication_check_interval_s"),
+    ("[display]\nsession_timeout_s = -1\n", "display.session_timeout_s"),
+    # issue 11: [[evse]] tables and the outputs that show them
+    ('[[evse]]\nmodule_id = "m1"\n', "evse[0].id"),
+    ('[[evse]]\nid = 0\nmodule_id = "m1"\n', "evse[0].id"),
+    ('[[evse]]\nid = 1\nmodule_id = "a/b"\n', "evse[0].module_id"),
+    ('[[evse]]\nid = 1\nmodule_id = "m1"\n[[evse]]\nid = 1\nmodule_id = "m2"\n', "evse[1].id"),
+    ('[[evse]]\nid = 1\nmodule_id = "m1"\n[[evse]]\nid = 2\nmodule_id = "m1"\n',
+     "evse[1].module_id"),
+    ('[[evse]]\nid = 1\nmodule_id = "m1"\n[[evse]]\nid = 2\nmodule_id = "m2"\n'
+     '[[output]]\ntype = "console"\n', "output[0].evse"),
+    ('[[evse]]\nid = 1\nmodule_id = "m1"\n[[output]]\ntype = "console"\nevse = 2\n',
+     "output[0].evse"),
+    ('[[output]]\ntype = "console"\nevse = 1\n', "output[0].evse"),
+    ('[pricing]\napi_url = "https://x/api"\ntoken_file = "t"\n', "pricing.evse_id"),
 ]
+
+
+def test_evse_tables_and_outputs() -> None:
+    config = parse('[everest]\ntopic_prefix = "p/"\n'
+                   '[[evse]]\nid = 1\nmodule_id = "evse_manager_consumer_1"\n'
+                   '[[evse]]\nid = 2\nmodule_id = "evse_manager_consumer_2"\n'
+                   '[[output]]\ntype = "console"\nevse = 2\n')
+    assert [e.id for e in config.evse] == [1, 2]
+    assert config.evse[0].base("p/") == (
+        "p/everest_api/1/evse_manager_consumer/evse_manager_consumer_1/")
+    assert config.output[0].evse == 2
+    one = parse('[[evse]]\nid = 7\nmodule_id = "m"\n[[output]]\ntype = "console"\n')
+    assert one.output[0].evse is None  # with one EVSE, an output without `evse` shows it
 
 
 @pytest.mark.parametrize(("text", "key"), BAD)

@@ -365,7 +365,7 @@ BAD = [
     ("pins = {rs = 0, rw = 1, e = 2, backlight = 3, d4 = 4, d5 = 5, d6 = 8, d7 = 7}",
      "output[0].pins.d6"),
     ('bus = "gpio"', "output[0].lines"),
-    ('bus = "gpio"\nlines = {rs = 5, e = 6, d4 = 13, d5 = 19, d6 = 26}', "output[0].lines"),
+    ('bus = "gpio"\nlines = {rs = 5, e = 6, d4 = 13, d5 = 19, d6 = 26}', "output[0].lines.d7"),
     ('bus = "gpio"\nlines = {rs = 5, e = 6, d4 = 13, d5 = 19, d6 = 26, d7 = 5}',
      "output[0].lines"),
     ('bus = "gpio"\naddress = 0x3f\nlines = {rs = 5, e = 6, d4 = 13, d5 = 19, d6 = 26, d7 = 21}',

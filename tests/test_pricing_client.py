@@ -289,7 +289,6 @@ def test_config_defaults_and_tolerance() -> None:
     ({"api_url": "ftp://x/api", "evse_id": "E", "token_file": "t"}, "api_url"),
     ({"api_url": "https:///api", "evse_id": "E", "token_file": "t"}, "api_url"),
     ({"api_url": "https://u:p@x/api", "evse_id": "E", "token_file": "t"}, "credentials"),
-    ({"api_url": "https://x.beenergised.cloud/api/pricing/", "token_file": "t"}, "evse_id"),
     ({"api_url": "https://x.beenergised.cloud/api/pricing/", "evse_id": "E"}, "token_file"),
     ({"unknown": 1}, "unknown"),
 ])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
+from msgspec import Meta
 
 from agent.view import View
 
@@ -14,6 +15,8 @@ class OutputConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     """Keys common to every `[[output]]` table; each kind subclasses it with `tag="<type>"`."""
 
     name: str = ""
+    # With [[evse]] tables: the id of the EVSE this display shows (required with several).
+    evse: Annotated[int, Meta(ge=1)] | None = None
     # Worker retry after a failed open/show: doubles from 0.1 s up to this cap.
     retry_max_s: float = msgspec.field(default=0.5)
 

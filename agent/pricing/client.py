@@ -132,8 +132,11 @@ class PricingClient:
         log.info("pricing: tariff loaded from %s %s", source, path)
         return rate
 
-    async def fetch(self, tag_id: str) -> Rate | None:
-        """The Rate for (evse_id, tag_id) from the API, or None on any error."""
+    async def fetch(self, tag_id: str, evse_id: str = "") -> Rate | None:
+        """The Rate for (evse_id, tag_id) from the API, or None on any error.
+
+        `evse_id` is `pricing.evse_id` when that is set, else the one EVerest reported.
+        """
         if not self.config.api_url:
             return None
         self.stats.requests += 1
@@ -142,7 +145,8 @@ class PricingClient:
             return None
         try:
             # wait_for bounds the whole exchange; the socket timeout bounds the thread.
-            body = await asyncio.wait_for(_in_thread(self._get, tag_id),
+            body = await asyncio.wait_for(_in_thread(self._get, tag_id,
+                                                     self.config.evse_id or evse_id),
                                           timeout=self.config.timeout_s * 2)
             rate = self._parse(body)
         except ApiError as exc:
@@ -171,10 +175,10 @@ class PricingClient:
         except StructureError as exc:
             raise ApiError("schema", str(exc)) from None
 
-    def _get(self, tag_id: str) -> bytes:
+    def _get(self, tag_id: str, evse_id: str) -> bytes:
         """Blocking GET (worker thread); raises ApiError with the failure kind."""
         url = self.config.api_url
-        query = urlencode({"evseId": self.config.evse_id, "tag_id": tag_id})
+        query = urlencode({"evseId": evse_id, "tag_id": tag_id})
         url += ("&" if "?" in url else "?") + query
         request = urllib.request.Request(url, headers={
             "x-api-token": self._token, "Accept": "application/json",

@@ -40,11 +40,11 @@ class LivePricing:
             log.warning("pricing preview failed: %s", exc)
             return ()
 
-    async def authorize(self, tag_id: str) -> bool:
-        """Fetch the Rate for a token; True when it changed the Rate in force."""
+    async def authorize(self, tag_id: str, evse_id: str = "") -> bool:
+        """Fetch the Rate for a token (at `evse_id`); True when it changed the Rate in force."""
         if not self.config.api_url:
             return False
-        rate = await self.client.fetch(tag_id)
+        rate = await self.client.fetch(tag_id, evse_id)
         if rate is None:
             return False
         self.rate = rate

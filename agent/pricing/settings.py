@@ -42,8 +42,6 @@ class PricingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
             if parts.username or parts.password:
                 # Credentials in the URL would end up in logs; the token file is the place.
                 raise ValueError("api_url: must not contain credentials; use token_file")
-            if not self.evse_id:
-                raise ValueError("evse_id: required when api_url is set")
             if not self.token_file:
                 raise ValueError("token_file: required when api_url is set")
 
