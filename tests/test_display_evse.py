@@ -1,0 +1,209 @@
+"""The display of one EVSE with EVerest's EVSE manager API: live values, the live total between
+backend updates, and sessions that EVerest ends. Raw EVerest-shaped JSON in, view out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from agent.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.evse_messages import decode_evse
+from agent.messages import decode
+from agent.view import View
+
+CONFIG = DisplayConfig(finished_hold_s=120, final_cost_wait_s=60)
+MODEL = DisplayModel(CONFIG, evse=2)
+UP = LinkChanged(up=True)
+SID = "5e3c0a6e-2d4b-4d7e-9a51-3f0d8a7c1b22"
+
+
+def everest(doc: Any) -> bytes:
+    """JSON as EVerest prints it (4-space indent, sorted keys)."""
+    return json.dumps(doc, indent=4, sort_keys=True).encode()
+
+
+def event(kind: str, uuid: str = SID, **extra: Any) -> Event:
+    doc = {"uuid": uuid, "event": kind, "timestamp": "2026-11-21T10:00:00.000Z", **extra}
+    msg = decode_evse("session_event", everest(doc))
+    return msg  # type: ignore[return-value]
+
+
+def info(energy_wh: int, power_w: int = 11000, duration_s: int = 60,
+         state: str = "Charging") -> Event:
+    doc = {"state": state, "charged_energy_wh": energy_wh, "discharged_energy_wh": 0,
+           "latest_total_w": power_w, "session_duration_s": duration_s,
+           "timestamp": "2026-11-21T10:00:00.000Z"}
+    return decode_evse("session_info", everest(doc))  # type: ignore[return-value]
+
+
+def cost(value: int, status: str = "Running", decimals: int = 3, code: str | None = "EUR",
+         prices: list[tuple[str, int, int]] | None = None, **extra: Any) -> Event:
+    currency: dict[str, Any] = {"decimals": decimals}
+    if code:
+        currency["code"] = code
+    doc: dict[str, Any] = {"session_id": SID, "currency": currency, "status": status,
+                           "cost_chunks": [{"cost": {"value": value}, "metervalue_to": 0}],
+                           **extra}
+    if prices is not None:
+        doc["charging_price"] = [
+            {"category": cat, "price": {"currency": {"decimals": dec}, "value": {"value": v}}}
+            for cat, v, dec in prices]
+    return decode("session_cost", everest(doc))  # type: ignore[return-value]
+
+
+ENERGY = [("Energy", 390, 3)]               # 0.39 EUR/kWh
+ENERGY_TIME = [("Energy", 390, 3), ("Time", 120, 2)]   # + 1.20 EUR/h
+
+
+def run(events: list[tuple[float, Event]], model: DisplayModel = MODEL) -> tuple[State, View]:
+    state = State()
+    for now, ev in events:
+        state = model.update(state, ev, now)
+    return state, model.view(state)
+
+
+START = [(0.0, UP), (0.0, event("SessionStarted", session_started={"reason": "EVConnected"})),
+         (1.0, event("TransactionStarted", transaction_started={
+             "id_tag": {"id_token": {"value": "04E1A2B3", "type": "ISO14443"},
+                        "authorization_type": "RFID"}, "meter_value": {
+                 "energy_Wh_import": {"total": 1000.0}}, "timestamp": "x"})),
+         (2.0, event("ChargingStarted"))]
+
+
+def test_live_values_and_evse_fields() -> None:
+    _, view = run([*START, (3.0, decode_evse("evse_id", b'"DE*PNX*E12345*2"')),  # type: ignore[list-item]
+                   (10.0, info(1500, power_w=7400, duration_s=3909))])
+    assert (view.evse, view.evse_id) == (2, "DE*PNX*E12345*2")
+    assert view.live is not None
+    assert (view.live.energy_wh, view.live.power_w, view.live.duration_s, view.live.state) == (
+        1500, 7400, 3909, "Charging")
+    assert view.screen == "price" and view.live_total is None  # no cost yet: nothing to extrapolate
+
+
+def test_live_is_null_outside_a_session() -> None:
+    _, view = run([(0.0, UP), (1.0, info(0, power_w=0, state="Unplugged"))])
+    assert view.live is None
+    _, view = run([*START, (5.0, info(2000)), (9.0, event("SessionFinished"))])
+    assert view.live is None
+
+
+LIVE_CASES = [
+    # (prices, decimals, code, cost value, E0, E, elapsed s, expected value, text)
+    ("energy only", ENERGY, 3, "EUR", 1234, 1000, 3500, 600, 2209, "≈ 2.21 EUR"),
+    ("energy + time", ENERGY_TIME, 3, "EUR", 1234, 1000, 3500, 1800, 2809, "≈ 2.81 EUR"),
+    ("2 decimals", [("Energy", 39, 2)], 2, "EUR", 123, 0, 1000, 0, 162, "≈ 1.62 EUR"),
+    ("5 decimals", [("Energy", 39000, 5)], 5, "EUR", 123456, 0, 1000, 0, 162456,
+     "≈ 1.62 EUR"),
+    ("no currency code (OCPP 1.6): the configured one", ENERGY, 3, None, 1000, 0, 1000, 0,
+     1390, "≈ 1.39 EUR"),
+    ("rounded half up for display only", [("Energy", 1, 3)], 3, "EUR", 0, 0, 500, 0, 1,
+     "≈ 0.00 EUR"),
+]
+
+
+@pytest.mark.parametrize(("prices", "decimals", "code", "value", "e0", "e1", "elapsed",
+                          "expected", "text"), [c[1:] for c in LIVE_CASES],
+                         ids=[c[0] for c in LIVE_CASES])
+def test_live_total_between_backend_updates(prices: list[tuple[str, int, int]], decimals: int,
+                                            code: str | None, value: int, e0: int, e1: int,
+                                            elapsed: float, expected: int, text: str) -> None:
+    priced = cost(value, decimals=decimals, code=code, prices=prices)
+    _, view = run([*START, (10.0, info(e0)), (20.0, priced), (20.0 + elapsed, info(e1))])
+    assert view.screen == "charging"
+    assert view.total is not None and view.total.value == value  # the backend's, untouched
+    assert view.live_total is not None
+    assert (view.live_total.value, view.live_total.decimals, view.live_total.text,
+            view.live_total.estimated) == (expected, decimals, text, True)
+    assert view.energy_wh == e1  # follows the live meter between cost updates
+
+
+def test_each_session_cost_resets_the_base() -> None:
+    _, view = run([*START, (10.0, info(1000)), (20.0, cost(1000, prices=ENERGY)),
+                   (30.0, info(3000)), (40.0, cost(2000, prices=ENERGY)), (50.0, info(3000))])
+    assert view.live_total is not None and view.live_total.value == 2000
+
+
+def test_idle_fee_after_grace_while_the_evse_is_idle() -> None:
+    idle = {"grace_minutes": 10, "hour_price": {"currency": {"decimals": 2},
+                                                "value": {"value": 600}}}
+    events = [*START, (10.0, info(1000)), (20.0, cost(5000, prices=ENERGY_TIME, idle_price=idle)),
+              (80.0, info(1000, power_w=0, state="ChargingPausedEV"))]
+    _, view = run([*events, (80.0 + 600, info(1000, power_w=0, state="ChargingPausedEV"))])
+    # 60 s charging x 1.20/h = 0.02; no idle fee inside the 10 min grace
+    assert view.live_total is not None and view.live_total.value == 5020
+    _, view = run([*events, (80.0 + 600 + 1800, info(1000, power_w=0,
+                                                     state="ChargingPausedEV"))])
+    assert view.live_total is not None and view.live_total.value == 8020  # + 6.00/h x 0.5 h
+
+
+@pytest.mark.parametrize("config", [DisplayConfig(live_estimate=False), CONFIG])
+def test_no_live_total_when_off_or_not_charging(config: DisplayConfig) -> None:
+    model = DisplayModel(config, evse=1)
+    events = [*START, (10.0, info(1000)), (20.0, cost(1000, prices=ENERGY))]
+    _, view = run([*events, (30.0, info(2000, state="Finished"))], model)
+    assert view.live_total is None
+    _, view = run([*events, (30.0, info(2000))], model)
+    assert (view.live_total is None) is (not config.live_estimate)
+
+
+def test_custom_estimate_prefix() -> None:
+    model = DisplayModel(DisplayConfig(estimate_prefix="ca. "), evse=1)
+    _, view = run([*START, (10.0, info(0)), (20.0, cost(0, prices=ENERGY)),
+                   (30.0, info(1000))], model)
+    assert view.live_total is not None and view.live_total.text == "ca. 0.39 EUR"
+
+
+# ---- sessions that EVerest ends ----------------------------------------------------------------
+
+RUNNING = [*START, (10.0, info(1000)), (20.0, cost(700, prices=ENERGY)), (25.0, info(2000))]
+
+
+def test_transaction_finished_without_final_cost_ends_after_the_wait() -> None:
+    state, view = run([*RUNNING, (100.0, event("TransactionFinished"))])
+    assert view.screen == "charging"
+    assert MODEL.next_deadline(state) == 160.0
+    state = MODEL.update(state, Tick(), 160.0)
+    view = MODEL.view(state)
+    assert (view.screen, view.final, view.live_total) == ("finished", False, None)
+    assert view.total is not None and view.total.value == 700
+    assert MODEL.next_deadline(state) == 280.0
+    assert MODEL.view(MODEL.update(state, Tick(), 280.0)).screen == "price"
+
+
+def test_finished_arriving_later_replaces_the_unconfirmed_receipt() -> None:
+    state, _ = run([*RUNNING, (100.0, event("TransactionFinished")), (160.0, Tick()),
+                    (200.0, cost(950, "Finished", qr_code="https://r.example/9"))])
+    view = MODEL.view(state)
+    assert (view.screen, view.final, view.qr_code) == ("finished", True, "https://r.example/9")
+    assert view.total is not None and view.total.value == 950
+
+
+def test_finished_within_the_wait_is_final_at_once() -> None:
+    state, view = run([*RUNNING, (100.0, event("TransactionFinished")),
+                       (110.0, cost(800, "Finished"))])
+    assert (view.screen, view.final) == ("finished", True)
+    assert MODEL.next_deadline(state) == 230.0  # the hold, not the wait
+
+
+def test_session_finished_after_the_hold_changes_nothing() -> None:
+    state, _ = run([*RUNNING, (100.0, cost(800, "Finished")), (220.0, Tick())])
+    assert MODEL.view(state).screen == "price"
+    state = MODEL.update(state, event("SessionFinished"), 300.0)
+    after = MODEL.view(state)
+    # No receipt comes back and nothing is awaited; only the live values end with the session.
+    assert (after.screen, after.total, after.final, after.live) == ("price", None, None, None)
+    assert MODEL.next_deadline(state) is None
+
+
+def test_car_unplugged_without_transaction_finished_also_waits_for_the_final() -> None:
+    state, _ = run([*RUNNING, (100.0, event("SessionFinished"))])
+    assert MODEL.next_deadline(state) == 160.0
+    view = MODEL.view(MODEL.update(state, Tick(), 160.0))
+    assert (view.screen, view.final) == ("finished", False)
+
+
+def test_events_of_another_session_do_not_end_this_one() -> None:
+    state, _ = run([*RUNNING, (100.0, event("TransactionFinished", uuid="other"))])
+    assert MODEL.next_deadline(state) is None
