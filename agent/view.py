@@ -104,3 +104,22 @@ def energy_kwh_text(view: View) -> str:
         return ""
     whole, frac = divmod(view.energy_wh, 1000)
     return f"{whole}.{frac:03d} kWh"
+
+
+def power_kw_text(view: View) -> str:
+    """Live power as `7.4 kW` (tenths, half up), or an empty string outside a session."""
+    if view.live is None:
+        return ""
+    watts = view.live.power_w
+    tenths = (abs(watts) + 50) // 100
+    sign = "-" if watts < 0 and tenths else ""
+    return f"{sign}{tenths // 10}.{tenths % 10} kW"
+
+
+def duration_text(view: View) -> str:
+    """The session's duration as `1:05:09`, or an empty string outside a session."""
+    if view.live is None:
+        return ""
+    minutes, seconds = divmod(view.live.duration_s, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"

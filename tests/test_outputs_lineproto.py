@@ -14,7 +14,7 @@ from agent.outputs.lineproto import (
     layout,
     transliterate,
 )
-from agent.view import Estimate, NextPeriod, Total, View
+from agent.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
 
 FULL = View(
     screen="charging", link="up", session_id="s-1", status="Running",
@@ -22,7 +22,10 @@ FULL = View(
     energy_wh=12345, prices=["0,35 €/kWh", "0,10 €/min"], idle_price="0,05 €/min",
     next_period=NextPeriod(from_="18:00", prices=["0,40 €/kWh"]), message="Bonne journée",
     language="fr", qr_code="https://pay.example/s-1", updated_at="2024-05-01T12:00:00Z",
-    preview=["ab 0,30 €"], estimate=Estimate(value="12.30", currency="EUR", text="~12,30 €"))
+    preview=["ab 0,30 €"], estimate=Estimate(value="12.30", currency="EUR", text="~12,30 €"),
+    evse=2, evse_id="DE*PNX*E12345*2",
+    live=Live(energy_wh=12345, power_w=7449, duration_s=3909, state="Charging"),
+    live_total=LiveTotal(value=1302, decimals=2, currency="EUR", text="≈ 13,02 €"))
 BARE = View(screen="idle", link="down")
 
 
@@ -37,7 +40,28 @@ def test_every_field_has_a_placeholder() -> None:
         "next_from": "18:00", "next_prices": "0,40 €/kWh", "message": "Bonne journée",
         "language": "fr", "qr_code": "https://pay.example/s-1",
         "updated_at": "2024-05-01T12:00:00Z", "preview": "ab 0,30 €", "estimate": "~12,30 €",
+        "final": "", "live_total": "≈ 13,02 €", "power_kw": "7.4 kW", "duration": "1:05:09",
+        "evse": "2", "evse_id": "DE*PNX*E12345*2",
     }
+
+
+@pytest.mark.parametrize(("watts", "seconds", "power", "duration"), [
+    (7449, 3909, "7.4 kW", "1:05:09"), (7450, 59, "7.5 kW", "0:00:59"),
+    (11000, 36000, "11.0 kW", "10:00:00"), (0, 0, "0.0 kW", "0:00:00"),
+    (-3250, 61, "-3.3 kW", "0:01:01"), (-40, 3600, "0.0 kW", "1:00:00"),
+])
+def test_power_and_duration(watts: int, seconds: int, power: str, duration: str) -> None:
+    live = Live(energy_wh=0, power_w=watts, duration_s=seconds, state="Charging")
+    values = field_values(View(screen="charging", link="up", live=live))
+    assert (values["power_kw"], values["duration"]) == (power, duration)
+    bare = field_values(BARE)
+    assert (bare["power_kw"], bare["duration"], bare["live_total"], bare["evse"]) == (
+        "", "", "", "")
+
+
+@pytest.mark.parametrize(("final", "text"), [(None, ""), (True, "final"), (False, "not final")])
+def test_final_placeholder(final: bool | None, text: str) -> None:
+    assert field_values(View(screen="finished", link="up", final=final))["final"] == text
 
 
 def test_absent_values_render_empty() -> None:

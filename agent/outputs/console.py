@@ -16,7 +16,7 @@ from msgspec import Meta
 from agent.outputs.base import OutputConfig
 from agent.outputs.lineproto import layout
 from agent.outputs.qrblock import Colors, draw
-from agent.view import View, energy_kwh_text
+from agent.view import View, energy_kwh_text, power_kw_text
 
 _TITLES = {"price": "PRICE", "tariff": "YOUR TARIFF", "charging": "CHARGING", "idle": "IDLE",
            "finished": "THANK YOU", "unavailable": "UNAVAILABLE"}
@@ -39,9 +39,13 @@ def _body(view: View) -> list[str]:
     rows: list[str] = []
     if view.total is not None:
         stale = " (stale)" if view.stale else ""
-        rows.append(view.total.text + stale)
+        unconfirmed = " (not final)" if view.final is False else ""
+        rows.append(view.total.text + stale + unconfirmed)
+    if view.live_total is not None:
+        rows.append(view.live_total.text)
     if view.energy_wh is not None:
-        rows.append(energy_kwh_text(view))
+        power = power_kw_text(view)
+        rows.append(energy_kwh_text(view) + (f" {power}" if power else ""))
     if view.estimate is not None:
         rows.append(f"est. {view.estimate.text}")
     if view.screen in ("charging", "idle"):

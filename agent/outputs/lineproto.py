@@ -26,6 +26,12 @@ qr_code        the QR code payload (a URL)
 updated_at     the view's update stamp
 preview        the local price preview lines, joined by `separator`
 estimate       the local cost estimate's text
+final          on the finished screen: "final", or "not final" when the final cost never came
+live_total     the live total between backend updates ([[evse]]), e.g. "≈ 4.71 EUR"
+power_kw       the live power ([[evse]]), e.g. "7.4 kW"
+duration       the session's duration ([[evse]]), e.g. "1:05:09"
+evse           the configured EVSE number ([[evse]])
+evse_id        EVerest's EVSE id ([[evse]]), e.g. "DE*PNX*E12345*1"
 =============  ==============================================================================
 
 Control characters inside values (including newlines) become spaces, so only the template's
@@ -42,14 +48,15 @@ from functools import lru_cache
 from typing import Literal
 
 from agent.money import to_decimal
-from agent.view import View, energy_kwh_text
+from agent.view import View, duration_text, energy_kwh_text, power_kw_text
 
 Encoding = Literal["ascii", "latin-1", "cp437", "utf-8"]
 
 FIELDS: tuple[str, ...] = (
     "screen", "link", "session_id", "status", "total", "total_value", "currency", "stale",
     "energy_wh", "energy_kwh", "prices", "idle_price", "next_from", "next_prices", "message",
-    "language", "qr_code", "updated_at", "preview", "estimate",
+    "language", "qr_code", "updated_at", "preview", "estimate", "final", "live_total",
+    "power_kw", "duration", "evse", "evse_id",
 )
 
 DEFAULT_TEMPLATE = "{screen} {total}\n{message}"
@@ -99,6 +106,12 @@ def field_values(view: View, separator: str = "\n") -> dict[str, str]:
         "qr_code": view.qr_code or "",
         "updated_at": view.updated_at,
         "estimate": est.text if est else "",
+        "final": "" if view.final is None else ("final" if view.final else "not final"),
+        "live_total": view.live_total.text if view.live_total else "",
+        "power_kw": power_kw_text(view),
+        "duration": duration_text(view),
+        "evse": "" if view.evse is None else str(view.evse),
+        "evse_id": view.evse_id or "",
     }
     values = {key: _sanitize(value) for key, value in raw.items()}
     values["prices"] = joined(view.prices)
