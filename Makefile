@@ -8,7 +8,7 @@ setup:
 	@sh scripts/setup.sh
 
 demo: setup
-	$(BIN)/cost-agent demo
+	$(BIN)/cost-agent demo --evses 2
 
 lint: setup
 	$(BIN)/ruff check agent tests bench

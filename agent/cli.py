@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common],
                           help="private broker + simulator + agent on the console (~30 s)")
     demo.add_argument("--step", type=float, default=2.0)
+    demo.add_argument("--evses", type=int, default=0,
+                      help="a station with this many connectors side by side (EVSE API)")
     demo.add_argument("--serial-pty", action="store_true",
                       help="also write the line protocol to a pseudo-terminal and print its path")
     sub.add_parser("price", parents=[common], add_help=False,
@@ -95,7 +97,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from agent.dev.demo import run_demo
 
-    return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty))
+    return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty, evses=args.evses))
 
 
 def _price_args(argv: list[str]) -> tuple[str, list[str]] | None:

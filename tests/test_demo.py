@@ -35,3 +35,25 @@ def test_demo_serial_pty_shows_what_the_display_receives() -> None:
     serial = [line for line in result.stderr.splitlines() if line.startswith("serial> ")]
     assert any("charging" in line for line in serial)
     assert any("finished" in line and "EUR" in line for line in serial)
+
+
+def test_station_demo_two_connectors_side_by_side(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--evses", "2", "--step",
+                             "0.6"], capture_output=True, text=True, cwd=REPO, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "EVSE 1" in out and "EVSE 2" in out
+    charging_side_by_side = [line for line in out.splitlines()
+                             if line.count(" CHARGING ") == 2]
+    assert charging_side_by_side, "both connectors charging at once"
+    assert "≈ " in out                      # the live total between backend updates
+    assert " kW " in out                    # live power
+    assert "(not final)" in out             # one session ended without a final cost
+    assert "1 final receipt(s), 1 without final cost" in out
+    end = out[out.rindex("receipt of EVSE"):out.rindex("\ndemo: ")]
+    code = [line for line in end.split("\n")[1:] if line.strip()]
+    assert code and all(set(line) <= set("█▀▄ ") for line in code)
+    if ZBARIMG is not None:
+        url = scan(to_pgm(code, ink_is_light=True), tmp_path)
+        assert url.startswith("https://receipts.example.com/")

@@ -59,8 +59,15 @@ def _show_serial(data: bytes) -> None:
         print(f"serial> {line.encode('unicode_escape').decode('ascii')}", file=sys.stderr)
 
 
-async def run_demo(step_s: float = 2.0, serial_pty: bool = False) -> int:
-    """Play one session end to end (about 30 s at the default step); 0 when all went well."""
+async def run_demo(step_s: float = 2.0, serial_pty: bool = False, evses: int = 0) -> int:
+    """Play one session end to end (about 30 s at the default step); 0 when all went well.
+
+    With `evses` > 0: a station with that many connectors instead (see run_station).
+    """
+    if evses > 0:
+        from agent.dev.station_demo import run_station
+
+        return await run_station(evses, step_s)
     with contextlib.ExitStack() as stack:
         tap = None
         if serial_pty:

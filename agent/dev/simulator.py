@@ -155,9 +155,10 @@ class Simulator:
                                  seed=seed, first_beat=self.evse_beat)
         self.evse_beat = 1 + max(s.payload for s in steps if s.topic == "heartbeat")
         log.info("EVerest station: %d EVSE(s), %d messages", evses, len(steps))
-        await play_station(self._publish_station, steps, tick_s)
+        await play_station(self.publish_station, steps, tick_s)
 
-    def _publish_station(self, module: str | None, topic: str, data: bytes) -> None:
+    def publish_station(self, module: str | None, topic: str, data: bytes) -> None:
+        """Publish one station step: on an EVSE module's API, or (None) the session cost one."""
         if module is None:
             self.publish(topic, data)
         else:

@@ -1,0 +1,91 @@
+"""`cost-agent demo --evses N`: a station with N connectors on EVerest's EVSE manager API.
+
+Each connector's display is shown side by side: live kWh and power, the `≈` total rising between
+the backend's updates (every 10 simulated seconds), the tariff at authorization, one session
+ending without a final cost (`not final`) and a receipt's QR code that a phone can scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from datetime import UTC, datetime
+
+from agent.config import Config, parse
+from agent.dev.board import board, show
+from agent.dev.broker import Mosquitto
+from agent.dev.simulator import Simulator
+from agent.dev.station import play_station, station_schedule
+from agent.runtime import Agent
+from agent.view import View
+
+log = logging.getLogger(__name__)
+
+CHARGE_TICKS = 40
+TICK_S = 0.25
+
+
+def station_config(port: int, tmp: str, evses: int) -> Config:
+    """The demo station: N [[evse]] modules, a file output per EVSE (the board shows them)."""
+    parts = [f"""
+[mqtt]
+port = {port}
+[display]
+languages = ["en"]
+final_cost_wait_s = 2
+finished_hold_s = 120
+[status]
+path = "{tmp}/status.json"
+interval_s = 1.0
+[state]
+dir = "{tmp}/state"
+"""]
+    for i in range(1, evses + 1):
+        parts.append(f'[[evse]]\nid = {i}\nmodule_id = "evse_manager_consumer_{i}"\n'
+                     f'[[output]]\ntype = "file"\npath = "{tmp}/display{i}.json"\nevse = {i}\n')
+    return parse("".join(parts))
+
+
+async def run_station(evses: int, step_s: float = 2.0) -> int:
+    """Play one staggered round of sessions; 0 when every display ended on its receipt."""
+    tick_s = TICK_S * step_s / 2.0
+    with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="cost-agent-demo-") as tmp:
+        config = station_config(broker.port, tmp, evses)
+        agent = Agent(config)
+        agent.install_signal_handlers()
+        sim = Simulator("127.0.0.1", broker.port, config.everest.module_id, check_timeout_s=5.0)
+        steps = station_schedule(evses, datetime.now(UTC), sessions=1,
+                                 charge_ticks=CHARGE_TICKS)
+        agent_task = asyncio.create_task(agent.run(), name="agent")
+        tasks: list[asyncio.Task[None]] = []
+        views: list[View | None] = []
+        try:
+            await sim.connect()
+            tasks = [asyncio.create_task(sim.heartbeats(), name="sim-heartbeats"),
+                     asyncio.create_task(show(agent.panels), name="board")]
+            play = asyncio.create_task(
+                play_station(sim.publish_station, steps, tick_s), name="sim-station")
+            await asyncio.wait([play, agent_task], return_when=asyncio.FIRST_COMPLETED)
+            if not play.done():
+                play.cancel()
+                return 130
+            # Long enough for the last session's final cost wait to run out.
+            await asyncio.sleep(config.display.final_cost_wait_s + 1.0)
+            views = [p.view for p in agent.panels]
+            print(board(views, 26, 5), end="")
+        finally:
+            agent.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await agent_task
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await sim.close()
+        ok, text = sim.verdict()
+        finals = [v.final for v in views if v is not None and v.screen == "finished"]
+        ended = len(finals) == evses and finals.count(False) == 1
+        print(f"demo: {text}; {evses} connectors, {finals.count(True)} final receipt(s), "
+              f"{finals.count(False)} without final cost")
+        return 0 if ok and ended else 1
