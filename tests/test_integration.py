@@ -211,12 +211,15 @@ def test_malformed_and_oversized_payloads_are_rejected(broker: Mosquitto,
     run(scenario())
 
 
-def test_persisted_state_restored_after_restart(broker: Mosquitto, tmp_path: Path) -> None:
+@pytest.mark.parametrize("down_s", [0.0, 3.5])
+def test_persisted_receipt_restored_for_the_rest_of_its_hold(broker: Mosquitto, tmp_path: Path,
+                                                             down_s: float) -> None:
     async def scenario() -> None:
         config = agent_config(tmp_path, broker.port, finished_hold_s=3, heartbeat_timeout_s=0)
         view_path = tmp_path / "display.json"
         everest = await Everest(broker.port).connect()
         agent = await AgentProcess(config).start()
+        loop = asyncio.get_running_loop()
         try:
             await wait_until(screen_is(view_path, "price", link="up"))
             everest.send("default_price", DEFAULT_PRICE)
@@ -224,40 +227,21 @@ def test_persisted_state_restored_after_restart(broker: Mosquitto, tmp_path: Pat
                                               qr_code="https://r.example/q",
                                               message=[{"content": "Thanks", "language": "en"}]))
             await wait_until(screen_is(view_path, "finished"))
+            finished_at = loop.time()
             assert await agent.terminate() == 0
+            # The hold (3 s) counts from the finish, not from the next start.
+            await asyncio.sleep(max(0.0, finished_at + down_s - loop.time()))
             view_path.unlink()
             agent = await AgentProcess(config).start()   # EVerest sends nothing now
-            view = await wait_until(screen_is(view_path, "finished"), what="restored receipt")
+            view = await wait_until(lambda: read_json(view_path), what="first view")
+            if down_s > 3:  # the hold ran out while the agent was down: not brought back
+                assert (view["screen"], view["message"]) == ("price", "0.39 EUR/kWh")
+                return
+            assert view["screen"] == "finished"
             assert (view["qr_code"], view["message"], view["total"]["text"]) == (
                 "https://r.example/q", "Thanks", "7.77 EUR")
             await wait_until(screen_is(view_path, "price", message="0.39 EUR/kWh"),
                              what="restored default price after the hold")
-        finally:
-            await agent.kill()
-            await everest.close()
-    run(scenario())
-
-
-def test_receipt_whose_hold_ran_out_while_down_is_not_restored(broker: Mosquitto,
-                                                               tmp_path: Path) -> None:
-    async def scenario() -> None:
-        config = agent_config(tmp_path, broker.port, finished_hold_s=3, heartbeat_timeout_s=0)
-        view_path = tmp_path / "display.json"
-        everest = await Everest(broker.port).connect()
-        agent = await AgentProcess(config).start()
-        try:
-            await wait_until(screen_is(view_path, "price", link="up"))
-            everest.send("default_price", DEFAULT_PRICE)
-            everest.send("session_cost", cost(status="Finished", value=7770))
-            await wait_until(screen_is(view_path, "finished"))
-            finished_at = asyncio.get_running_loop().time()
-            assert await agent.terminate() == 0
-            # The hold counts from the finish, not from the next start: wait it out.
-            await asyncio.sleep(max(0.0, finished_at + 3.5 - asyncio.get_running_loop().time()))
-            view_path.unlink()
-            agent = await AgentProcess(config).start()
-            view = await wait_until(lambda: read_json(view_path), what="first view")
-            assert view["screen"] == "price" and view["message"] == "0.39 EUR/kWh"
         finally:
             await agent.kill()
             await everest.close()
