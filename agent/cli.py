@@ -79,8 +79,7 @@ async def _run(config: Config) -> int:
         print(f"cost-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     agent.install_signal_handlers()
-    await agent.run()
-    return 0
+    return await agent.run()
 
 
 def _simulate(args: argparse.Namespace) -> int:

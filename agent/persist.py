@@ -126,8 +126,9 @@ def load_snapshot(state_dir: str, name: str = SNAPSHOT_NAME) -> tuple[Snapshot, 
 class SnapshotKeeper:
     """The one writer of the snapshot: saves the newest state when it changes, off the loop.
 
-    run() is the only task that writes, so the save made at stop is the last one written; a
-    cancelled writer thread can never land an older snapshot after it.
+    Writes are serialised: each waits for the write thread before it, also when that one's
+    waiter was cancelled (a stop cancels the task group), so the save made at stop is the last
+    one to land.
     """
 
     def __init__(self, state_dir: str, hold_s: float, name: str = SNAPSHOT_NAME) -> None:
@@ -139,6 +140,9 @@ class SnapshotKeeper:
         self._pending: tuple[State, float, float] | None = None
         self._wake = asyncio.Event()
         self._closing = False
+        # The write thread in flight: a cancelled save leaves it running, so the next save
+        # waits for it and can never be overtaken by it.
+        self._inflight: asyncio.Future[None] | None = None
 
     def snapshot_of(self, state: State, now_mono: float, now_wall: float) -> Snapshot:
         """What of `state` must survive a reboot."""
@@ -178,10 +182,15 @@ class SnapshotKeeper:
         if _same(snapshot, self.saved):
             return
         path = Path(self.state_dir) / self.name
+        previous = self._inflight
+        if previous is not None and not previous.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        self._inflight = asyncio.ensure_future(
+            asyncio.to_thread(_write_private, path, encode_snapshot(snapshot)))
         try:
             # Shielded: a write in flight finishes even when the stop cancels its waiter.
-            await asyncio.shield(asyncio.to_thread(_write_private, path,
-                                                   encode_snapshot(snapshot)))
+            await asyncio.shield(self._inflight)
             self.saved = snapshot
         except OSError as exc:
             log.warning("state file %s: %s", path, exc)

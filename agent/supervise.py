@@ -8,6 +8,9 @@ import random
 from agent.heartbeat import HeartbeatTracker, Verdict
 from agent.mqtt import BACKOFF_START_S
 
+# A connection lost sooner than this after it was made did not end the outage.
+FLAP_S = 1.0
+
 
 class ApiWatch:
     """One API module (session cost, or one EVSE manager): heartbeat deadline and check topic."""
@@ -55,8 +58,10 @@ class ReconnectPacer:
 
     While EVerest still waits (the first `window_s` of an outage, its check timeout) attempts
     are frequent and short, so a broker back within 2 s is reconnected well inside EVerest's
-    5 s. After that the delays grow to `cap_s`. Only a connection that stayed up `stable_s`
-    resets the pacing: a connection that is lost at once (a duplicate client id) backs off too.
+    5 s; every outage after a connection that worked gets that window. After it the delays grow
+    to `cap_s`. A connection lost within FLAP_S (a duplicate client id throwing the other out)
+    continues the outage it ended, so it backs off to `cap_s`; only a connection that stayed up
+    `stable_s` resets the delay.
     """
 
     def __init__(self, cap_s: float, attempt_s: float, window_s: float,
@@ -78,9 +83,11 @@ class ReconnectPacer:
 
     def down(self, now: float) -> None:
         """An attempt failed or a connection ended."""
-        if self._up_since is not None and now - self._up_since >= self.stable_s:
+        lasted = None if self._up_since is None else now - self._up_since
+        if lasted is not None and lasted >= self.stable_s:
             self._step = BACKOFF_START_S
-            self._outage_since = None
+        if lasted is not None and lasted >= FLAP_S:
+            self._outage_since = None  # a connection that worked: a new outage starts now
         self._up_since = None
         if self._outage_since is None:
             self._outage_since = now

@@ -133,3 +133,39 @@ def test_the_last_requested_snapshot_is_the_one_on_disk(tmp_path: Path) -> None:
     saved = msgspec.json.decode((tmp_path / SNAPSHOT_NAME).read_bytes(), type=Snapshot)
     assert saved.default_price is not None
     assert saved.default_price.messages[0].content == "price 49"
+
+
+def test_a_cancelled_slow_write_never_lands_after_the_final_save(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from agent import persist
+
+    real = persist._write_private
+
+    def slow_old(path: Path, data: bytes) -> None:
+        if b'"old"' in data:
+            time.sleep(0.5)  # a slow flash write still in flight when the stop comes
+        real(path, data)
+
+    monkeypatch.setattr(persist, "_write_private", slow_old)
+
+    def price(text: str) -> State:
+        msg = decode("default_price", json.dumps({"messages": [{"content": text}]}).encode())
+        return MODEL.update(State(), msg, 0.0)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        writer = asyncio.create_task(keeper.run())
+        keeper.request(price("old"), 0.0, 0.0)
+        await asyncio.sleep(0.1)
+        writer.cancel()  # the task group cancels the writer at stop
+        await asyncio.gather(writer, return_exceptions=True)
+        keeper.request(price("final"), 0.0, 0.0)  # the final save at shutdown
+        keeper.close()
+        await keeper.run()
+        await asyncio.sleep(0.6)  # the old thread has long finished by now
+    asyncio.run(scenario())
+    saved = msgspec.json.decode((tmp_path / SNAPSHOT_NAME).read_bytes(), type=Snapshot)
+    assert saved.default_price is not None
+    assert saved.default_price.messages[0].content == "final"

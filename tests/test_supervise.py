@@ -68,3 +68,13 @@ def test_heartbeat_deadline_per_module() -> None:
     verdict, back = watch.beat(0, 14.0)
     assert (verdict, back, watch.ok) == ("first", True, True)
     assert watch.check_topic == "base/m2e/communication_check"
+
+
+def test_every_outage_after_a_working_connection_is_retried_fast() -> None:
+    pacer = ReconnectPacer(cap_s=2.0, attempt_s=5.0, window_s=5.0, rng=random.Random(4))
+    first = _attempts(pacer, down_at=0.0, until=1.2)
+    pacer.up(first[-1])
+    # The broker restarts again 5 s later, well before the pacing would reset (10 s).
+    second = _attempts(pacer, down_at=first[-1] + 5.0, until=first[-1] + 7.0)
+    assert pacer.timeout(second[-1]) <= 5.0 / 4
+    assert second[-1] - (first[-1] + 7.0) <= pacer.fast_cap_s
