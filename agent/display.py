@@ -217,6 +217,7 @@ class DisplayModel:
             return self._await_final(state, event.uuid, now)
         if event.uuid != state.evse_session:
             state = replace(state, evse_session=event.uuid, **_NO_LIVE)
+        state = self._seen(state, now)
         if event.event == "TransactionFinished":
             state = self._await_final(state, event.uuid, now)
         return state
@@ -237,9 +238,17 @@ class DisplayModel:
         if base is None and session is not None and session.session_id == state.evse_session:
             base = LiveBase.from_session_cost(session, info.charged_energy_wh, now,
                                               self._fallback_code)
-        return msgspec.structs.replace(
+        return self._seen(msgspec.structs.replace(
             state, live=info, live_at=now, live_base=base,
-            idle_since=track_idle_since(state.idle_since, info.state, now))
+            idle_since=track_idle_since(state.idle_since, info.state, now)), now)
+
+    @staticmethod
+    def _seen(state: State, now: float) -> State:
+        """EVerest's EVSE API reports the running session: it is alive (session_timeout_s)."""
+        session = state.session
+        if state.running and session is not None and session.session_id == state.evse_session:
+            return msgspec.structs.replace(state, session_seen=now)
+        return state
 
     def end_session(self, state: State, now: float) -> State:
         """The running session ended without a final cost: its receipt, `final` false."""

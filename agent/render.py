@@ -102,7 +102,10 @@ class Renderer:
         if amount is None:
             return None
         value = int(round_half_up(amount * 10**total.decimals, 0))
-        text: str = self._amount(value, total.decimals, total.currency)
+        # The text is rounded once, from the exact amount, to the currency's minor unit.
+        digits = minor_unit(total.currency)
+        shown = int(round_half_up(amount * 10**digits, 0))
+        text: str = self._amount(shown, digits, total.currency)
         return LiveTotal(value=value, decimals=total.decimals, currency=total.currency,
                          text=self.config.estimate_prefix + text)
 

@@ -57,6 +57,9 @@ class Router:
         # module id -> the token of its running session, as a salted hash: the driver's
         # RFID UID is compared, never kept.
         self._token: dict[str, int] = {}
+        # Modules whose session started without a token and has no transaction yet: the car is
+        # plugged in and waits for the driver to authorize (plug first, then swipe).
+        self._waiting: set[str] = set()
         self._given_up: list[str] = []
         self._reported: OrderedDict[str, None] = OrderedDict()
 
@@ -89,13 +92,17 @@ class Router:
             if self._running.get(module_id) == sid:
                 del self._running[module_id]
                 self._token.pop(module_id, None)
+                self._waiting.discard(module_id)
         else:
             if self._running.get(module_id) != sid:
                 self._token.pop(module_id, None)  # a new session: the old token is gone
+                self._waiting.add(module_id)
             self._running[module_id] = sid
             token = event.token
             if token is not None:
                 self._token[module_id] = _token_key(token.value)
+            if token is not None or event.event == "TransactionStarted":
+                self._waiting.discard(module_id)
         return self._held.pop(sid, [])
 
     def session_cost(self, msg: SessionCost) -> tuple[str, ...]:
@@ -117,7 +124,10 @@ class Router:
             holders = tuple(m for m in self.module_ids if self._token.get(m) == token)
             if holders:
                 return holders
-        return tuple(m for m in self.module_ids if m not in self._running)
+        # Every EVSE without a running transaction: a free one, or one whose car is plugged in
+        # and waits for the driver who just authorized (plug first, then swipe).
+        return tuple(m for m in self.module_ids
+                     if m not in self._running or m in self._waiting)
 
     def default_price(self) -> tuple[str, ...]:
         """The default price is station-wide: every EVSE."""

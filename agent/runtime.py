@@ -66,6 +66,7 @@ class Agent:
         self.failed = False
         self._tg: asyncio.TaskGroup | None = None
         self._pricing_fetch: asyncio.Task[None] | None = None
+        self._fetched_for: TariffMessage | None = None
         self.pricing: LivePricing | None = None
         if config.pricing is not None and config.pricing.enabled:
             # Imported only when configured: the HTTP client stack costs RAM on a small board.
@@ -183,7 +184,9 @@ class Agent:
             panel.apply(PricingChanged(preview=panel.state.preview,
                                        estimate=self.pricing.estimate(msg)), now, publish=False)
         elif isinstance(msg, TariffMessage) and msg.identifier_type == "IdToken" and (
-                msg.identifier_id):
+                msg.identifier_id) and msg is not self._fetched_for:
+            # One fetch per authorization, at the first EVSE the tariff goes to.
+            self._fetched_for = msg
             self._fetch_rate(msg.identifier_id, panel.state.evse_id or "")
         panel.publish()
 

@@ -100,6 +100,8 @@ LIVE_CASES = [
      1390, "≈ 1.39 EUR"),
     ("rounded half up for display only", [("Energy", 1, 3)], 3, "EUR", 0, 0, 500, 0, 1,
      "≈ 0.00 EUR"),
+    ("the text is rounded once, from the exact amount", [("Energy", 1, 3)], 3, "EUR", 1234, 0,
+     715, 0, 1235, "≈ 1.23 EUR"),
 ]
 
 
@@ -207,3 +209,14 @@ def test_car_unplugged_without_transaction_finished_also_waits_for_the_final() -
 def test_events_of_another_session_do_not_end_this_one() -> None:
     state, _ = run([*RUNNING, (100.0, event("TransactionFinished", uuid="other"))])
     assert MODEL.next_deadline(state) is None
+
+
+def test_a_session_the_evse_reports_never_times_out() -> None:
+    model = DisplayModel(DisplayConfig(session_timeout_s=300), evse=1)
+    state, _ = run(RUNNING, model)
+    for second in range(30, 1200, 60):  # session_info keeps coming; no session_cost for 20 min
+        state = model.update(state, info(2000 + second), float(second))
+        state = model.update(state, Tick(), float(second))
+    assert model.view(state).screen == "charging"
+    state = model.update(state, Tick(), 1200.0 + 300)  # EVerest goes silent: it times out
+    assert (model.view(state).screen, model.view(state).final) == ("finished", False)

@@ -93,8 +93,9 @@ SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
         ("event", M1, event("SessionStarted", "S1", "04A1B2C3"), []),
         ("event", M3, event("SessionStarted", "S3"), []),
         ("send", "t1", tariff("IdToken", "04a1b2c3"), (M1,)),  # case-insensitive
-        ("send", "t2", tariff("IdToken", "FFFF"), (M2,)),  # unknown token: the free EVSEs
-        ("send", "t3", tariff(), (M2,)),  # OCPP 1.6 fallback text: like an IdToken tariff
+        # unknown token: the free EVSE and the one whose car waits for authorization
+        ("send", "t2", tariff("IdToken", "FFFF"), (M2, M3)),
+        ("send", "t3", tariff(), (M2, M3)),  # OCPP 1.6 fallback text: like an IdToken tariff
         ("event", M3, event("TransactionStarted", "S3", "FFFF", "transaction_started"), []),
         ("send", "t4", tariff(None, "ffff"), (M3,)),
         ("event", M1, event("SessionFinished", "S1"), []),
@@ -102,13 +103,22 @@ SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
     ]),
     "IdToken tariff when every EVSE is busy and none has the token": ([M1, M2], [
         ("event", M1, event("SessionStarted", "S1"), []),
-        ("event", M2, event("SessionStarted", "S2"), []),
-        ("send", "t1", tariff("IdToken", "AA"), ()),
+        ("event", M2, event("TransactionStarted", "S2", "BB", "transaction_started"), []),
+        ("send", "t1", tariff("IdToken", "AA"), (M1,)),  # M1's car waits for authorization
+        ("event", M1, event("TransactionStarted", "S1", "CC", "transaction_started"), []),
+        ("send", "t2", tariff("IdToken", "AA"), ()),
+    ]),
+    "plug first, then swipe: the tariff reaches the waiting connector": ([M1, M2], [
+        ("event", M2, event("TransactionStarted", "S2", "BB", "transaction_started"), []),
+        ("event", M1, event("SessionStarted", "S1"), []),  # plugged in, no token yet
+        ("send", "t1", tariff("IdToken", "04A1"), (M1,)),
+        ("event", M1, event("TransactionStarted", "S1", "04A1", "transaction_started"), []),
+        ("send", "t2", tariff("IdToken", "04a1"), (M1,)),
     ]),
     "a new session on an EVSE drops the old session's token": ([M1, M2], [
         ("event", M1, event("SessionStarted", "S1", "AA"), []),
         ("event", M1, event("SessionStarted", "S2"), []),  # SessionFinished of S1 was missed
-        ("send", "t1", tariff("IdToken", "AA"), (M2,)),
+        ("send", "t1", tariff("IdToken", "AA"), (M1, M2)),  # M1's new session waits
     ]),
     "session tariffs follow the session, held until named": ([M1, M2], [
         ("event", M2, event("SessionStarted", "S1"), []),
