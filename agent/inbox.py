@@ -99,9 +99,9 @@ class Inbox:
             targets = self.panels
         else:
             ids = router.tariff(msg) if isinstance(msg, TariffMessage) else (
-                router.session_cost(msg))
+                router.session_cost(msg, now))
             targets = [p for p in self.panels if p.evse and p.evse.module_id in ids]
-            for session_id in router.take_unassigned():
+            for session_id in router.take_unassigned(now):
                 log.warning("session %s: no EVSE's events name it; its costs are not shown",
                             session_id)
         for panel in targets:

@@ -50,12 +50,17 @@ class _GmqttLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if "payload" in str(record.msg):
+            # Payloads can hold a driver's token: even at debug level they are not logged.
+            record.msg, record.args = str(record.msg).split("payload")[0] + "payload: ...", ()
         return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 _GMQTT_LOG = logging.getLogger("agent.mqtt.gmqtt")
 _GMQTT_LOG.addFilter(_GmqttLogFilter())
-for _name in ("gmqtt", "gmqtt.client", "gmqtt.mqtt.handler", "gmqtt.mqtt.protocol"):
+# A filter on a parent logger does not see its children's records: filter every gmqtt logger
+# (they all exist once gmqtt is imported).
+for _name in ["gmqtt", *(n for n in logging.Logger.manager.loggerDict if n.startswith("gmqtt."))]:
     logging.getLogger(_name).addFilter(_GmqttLogFilter())
 
 

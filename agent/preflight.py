@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from agent import secretfile
 from agent.config import ConfigError
-from agent.view import NextPeriod, Total, View
+from agent.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
 
 if TYPE_CHECKING:
     import ssl
@@ -29,7 +29,11 @@ SAMPLE_VIEW = View(
     prices=["0.39 EUR/kWh", "0.50 EUR"], idle_price="6.00 EUR/h after 30 min",
     next_period=NextPeriod(from_="2026-11-21T12:00:00Z", prices=["0.29 EUR/kWh"]),
     message="Thank you\nfor charging", language="en", qr_code="https://example.com/r/1",
-    updated_at="2026-11-21T10:00:00.000Z", preview=["20 kWh: 7.80 EUR"])
+    updated_at="2026-11-21T10:00:00.000Z", preview=["20 kWh: 7.80 EUR"],
+    estimate=Estimate(value="1234.5", currency="EUR", text="1234.50 EUR"), final=False,
+    evse=1, evse_id="DE*PNX*E12345*1",
+    live=Live(energy_wh=10950, power_w=7400, duration_s=3909, state="Charging"),
+    live_total=LiveTotal(value=1235000, decimals=3, currency="EUR", text="≈ 1235.00 EUR"))
 
 
 def check(config: Config) -> None:
@@ -162,7 +166,7 @@ def _output(where: str, output: OutputConfig) -> None:
         except Exception as exc:
             raise ConfigError(f"config key {where}.{key}: {type(exc).__name__}: {exc}"
                               ) from None
-    elif kind == "gpio":
+    elif kind == "gpio" or (kind == "hd44780" and getattr(output, "bus", "") == "gpio"):
         from agent.outputs.gpio_backend import check_gpiod
 
         try:

@@ -39,6 +39,8 @@ Held = SessionCost | TariffMessage
 _OUTSIDE_SESSION: Final = frozenset(
     {"Enabled", "Disabled", "ReservationStart", "ReservationEnd", "Authorized", "Deauthorized"})
 _BY_SESSION: Final = frozenset({"SessionId", "TransactionId"})
+# A session cost held this long without an event naming its session is reported (logged once).
+UNNAMED_AFTER_S: Final = 60.0
 
 
 class Router:
@@ -53,6 +55,7 @@ class Router:
         self._held_per_session = max(1, held_per_session)
         self._owner: OrderedDict[str, str] = OrderedDict()  # session id -> module id
         self._held: OrderedDict[str, list[Held]] = OrderedDict()
+        self._held_since: dict[str, float] = {}
         self._running: dict[str, str] = {}  # module id -> running session id
         # module id -> the token of its running session, as a salted hash: the driver's
         # RFID UID is compared, never kept.
@@ -73,8 +76,16 @@ class Router:
         """The id of the session running on `module_id` (None when it is free)."""
         return self._running.get(module_id)
 
-    def take_unassigned(self) -> list[str]:
-        """Session ids given up on since the last call (each reported once, for one log line)."""
+    def take_unassigned(self, now: float = 0.0, after_s: float = UNNAMED_AFTER_S) -> list[str]:
+        """Sessions held unnamed for `after_s` (or evicted) since the last call, each once.
+
+        The session cost and EVSE topics are not ordered against each other: a cost that
+        arrives a moment before its session's first event is not reported.
+        """
+        for sid, since in list(self._held_since.items()):
+            if now - since >= after_s:
+                self._give_up(sid)
+                del self._held_since[sid]
         ids, self._given_up = self._given_up, []
         return ids
 
@@ -103,11 +114,12 @@ class Router:
                 self._token[module_id] = _token_key(token.value)
             if token is not None or event.event == "TransactionStarted":
                 self._waiting.discard(module_id)
+        self._held_since.pop(sid, None)
         return self._held.pop(sid, [])
 
-    def session_cost(self, msg: SessionCost) -> tuple[str, ...]:
+    def session_cost(self, msg: SessionCost, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when it is held until an event names it."""
-        return self._by_session(msg.session_id, msg, finished=msg.status == "Finished")
+        return self._by_session(msg.session_id, msg, now)
 
     def tariff(self, msg: TariffMessage) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when held (session tariff) or nobody fits."""
@@ -135,7 +147,7 @@ class Router:
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _by_session(self, sid: str, msg: Held, finished: bool = False) -> tuple[str, ...]:
+    def _by_session(self, sid: str, msg: Held, now: float = 0.0) -> tuple[str, ...]:
         owner = self._owner.get(sid)
         if owner is None and len(self.module_ids) == 1:
             owner = self.module_ids[0]
@@ -148,10 +160,10 @@ class Router:
         queue.append(msg)
         if len(queue) > self._held_per_session:
             del queue[0]  # costs are cumulative: the newest ones matter
-        if finished:
-            self._give_up(sid)
+        self._held_since.setdefault(sid, now)
         while len(self._held) > self._memory:
             evicted, _ = self._held.popitem(last=False)
+            self._held_since.pop(evicted, None)
             self._give_up(evicted)
         return ()
 

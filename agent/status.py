@@ -16,6 +16,9 @@ log = logging.getLogger("agent.messages")
 
 # A flood of bad payloads is logged once per topic per this many seconds, with a count.
 REJECTION_LOG_INTERVAL_S = 10.0
+# Topics whose payloads can carry a driver's token (id_tag, an IdToken tariff's identifier_id):
+# a rejection log line says their size, never their bytes (the journal lives on flash).
+NOT_QUOTED = frozenset({"session_cost", "tariff_message", "session_event"})
 
 
 def wall_clock_text(epoch: float | None = None) -> str:
@@ -69,8 +72,10 @@ class Counters:
             return
         more = self._suppressed.pop(topic, 0)
         suffix = f" ({more} more since the last report)" if more else ""
-        log.warning("rejected %s%s: %s; payload %s%s", self.label, topic, reason[:200],
-                    truncate(payload), suffix)
+        shown = (f"{len(payload)} bytes, not quoted" if topic in NOT_QUOTED
+                 else truncate(payload))
+        log.warning("rejected %s%s: %s; payload %s%s", self.label, topic, reason[:200], shown,
+                    suffix)
         self._log_after[topic] = now + REJECTION_LOG_INTERVAL_S
 
     def snapshot(self, now: float, hb: HeartbeatTracker, **extra: Any) -> dict[str, Any]:

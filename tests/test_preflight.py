@@ -113,11 +113,16 @@ def test_directory_that_cannot_exist(tmp_path: Path, table: str, key: str) -> No
     assert_config_error(config, key)
 
 
-def test_missing_gpio_bindings(tmp_path: Path) -> None:
+@pytest.mark.parametrize("output", [
+    '[[output]]\ntype = "gpio"\n[output.lines]\ncharging = 1\n',
+    '[[output]]\ntype = "hd44780"\nbus = "gpio"\n'
+    "lines = {rs = 5, e = 6, d4 = 13, d5 = 19, d6 = 26, d7 = 21}\n",
+])
+def test_missing_gpio_bindings(tmp_path: Path, output: str) -> None:
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "gpiod.py").write_text("raise ImportError('libgpiod is not installed')\n")
-    config = write_config(tmp_path, '[[output]]\ntype = "gpio"\n[output.lines]\ncharging = 1\n')
+    config = write_config(tmp_path, output)
     assert_config_error(config, "output[0].type", env={"PYTHONPATH": str(shadow)})
 
 

@@ -186,18 +186,23 @@ def test_held_messages_per_session_are_bounded_keeping_the_newest() -> None:
 
 def test_unassigned_sessions_are_reported_once() -> None:
     router = Router([M1, M2], memory=2)
-    router.session_cost(cost("S1"))
-    router.session_cost(cost("S2"))
-    assert router.take_unassigned() == []
-    router.session_cost(cost("S3"))  # S1 is evicted from the holding area
-    router.session_cost(cost("S2", "Finished"))  # a final cost nobody named
-    router.session_cost(cost("S2", "Finished"))
-    assert router.take_unassigned() == ["S1", "S2"]
-    assert router.take_unassigned() == []
-    assert router.event(M1, event("SessionStarted", "S1")) == []  # S1's costs are gone
-    router.session_cost(cost("S4"))  # evicts S3
-    router.session_cost(cost("S5"))  # evicts S2, already reported
-    assert router.take_unassigned() == ["S3"]
+    router.session_cost(cost("S1"), now=0.0)
+    router.session_cost(cost("S2"), now=1.0)
+    assert router.take_unassigned(now=1.0) == []
+    router.session_cost(cost("S3"), now=2.0)  # S1 is evicted from the holding area
+    router.session_cost(cost("S2", "Finished"), now=3.0)  # a final cost nobody named (yet)
+    assert router.take_unassigned(now=3.0) == ["S1"]
+    assert router.take_unassigned(now=60.9) == []
+    assert router.take_unassigned(now=61.0) == ["S2"]  # still unnamed after a minute
+    assert router.take_unassigned(now=200.0) == ["S3"]
+    assert router.take_unassigned(now=300.0) == []
+
+
+def test_a_cost_just_before_its_event_is_not_reported() -> None:
+    router = Router([M1, M2])
+    router.session_cost(cost("S1", "Finished"), now=10.0)
+    router.event(M1, event("SessionStarted", "S1"))
+    assert router.take_unassigned(now=1000.0) == []
 
 
 def test_session_memory_is_bounded() -> None:
