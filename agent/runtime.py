@@ -156,7 +156,12 @@ class Agent:
         for panel in self.panels:
             panel.keeper.request(panel.state, self.loop.time(), time.time())
             panel.keeper.close()
-        await asyncio.gather(*(p.keeper.run() for p in self.panels))
+        results = await asyncio.gather(*(p.keeper.run() for p in self.panels),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception) and not self.failed:  # else logged already
+                log.error("final save failed", exc_info=result)
+                self.failed = True
         if self.config.status.path:
             await self._write_status()
         self.notifier.close()

@@ -10,10 +10,18 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from agent.config import Config
 from agent.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
-from agent.messages import DecodeError, SessionCost, TariffMessage, decode
+from agent.inbox import Inbox
+from agent.messages import DefaultPrice, SessionCost, TariffMessage, decode
+from agent.panel import Panel
+from agent.persist import SnapshotKeeper
+from agent.status import Counters
+from agent.supervise import ApiWatch
 from agent.view import Screen
 
+CONFIG = Config()
+BASE = CONFIG.everest.base()
 SESSIONS = st.sampled_from(["S1", "S2", "S3"])
 STATUSES = st.sampled_from(["Running", "Idle", "Finished"])
 KINDS = st.sampled_from(["IdToken", "SessionId", "TransactionId", None])
@@ -88,16 +96,24 @@ class DisplayMachine(RuleBasedStateMachine):
         self.now += seconds
         self._apply(Tick())
 
-    @rule(garbage=st.sampled_from([b"{", b"null", b'{"session_id": 1}', b"[]",
-                                   b'{"session_id":"S1","currency":{},"status":"Done"}']))
-    def invalid_payload(self, garbage: bytes) -> None:
-        before = self.state
-        try:
-            msg = decode("session_cost", garbage)
-        except DecodeError:
-            msg = None
-        assert msg is None  # an invalid payload never reaches the model
-        assert self.state is before
+    @rule(topic=st.sampled_from(["session_cost", "tariff_message", "default_price"]),
+          garbage=st.sampled_from([b"{", b"null", b'{"session_id": 1}', b"[]", b"\xff",
+                                   b'{"session_id":"S1","currency":{},"status":"Done"}',
+                                   b'{"messages":[{"content":null}]}']))
+    def invalid_payload(self, topic: str, garbage: bytes) -> None:
+        # Through the agent's own inbox: the payload is checked, counted and never applied.
+        panel = Panel(self.model, [], SnapshotKeeper("", 120.0))
+        panel.state = self.state
+        counters = Counters(self.now)
+        def deliver(target: Panel, msg: SessionCost | TariffMessage | DefaultPrice,
+                    now: float) -> None:
+            target.apply(msg, now)
+
+        inbox = Inbox(CONFIG, [panel], ApiWatch("session_cost", BASE, 3.0), counters, deliver,
+                      lambda *_: None, self.now)
+        inbox.routes[BASE + "e2m/" + topic](garbage, self.now)
+        assert panel.state is self.state
+        assert counters.rejected[topic] == 1
 
     @invariant()
     def screen_follows_from_state(self) -> None:
