@@ -58,6 +58,12 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
 
     default_price: DefaultPrice | None = None
     receipt: Receipt | None = None
+    # With [[evse]]: the session running on the EVSE (session events are not retained, so a
+    # restarted agent would not learn it before its end; restored within the same boot only)
+    # and EVerest's EVSE id.
+    boot_id: str = ""
+    evse_session: str | None = None
+    evse_id: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -152,7 +158,9 @@ class SnapshotKeeper:
             receipt = Receipt(session=session, ended_mono=ended,
                               ended_wall=now_wall - (now_mono - ended), boot_id=self.boot_id,
                               text=state.session_text, final=state.final)
-        return Snapshot(default_price=state.default_price, receipt=receipt)
+        return Snapshot(default_price=state.default_price, receipt=receipt,
+                        boot_id=self.boot_id if state.evse_session else "",
+                        evse_session=state.evse_session, evse_id=state.evse_id)
 
     def request(self, state: State, now_mono: float, now_wall: float) -> None:
         """Have the writer save `state` (only the newest requested state is written)."""
@@ -206,6 +214,10 @@ class SnapshotKeeper:
         self.saved = snapshot
         if snapshot.default_price is not None:
             state = model.update(state, snapshot.default_price, now_mono)
+        if snapshot.evse_session and snapshot.boot_id and snapshot.boot_id == self.boot_id:
+            state = msgspec.structs.replace(state, evse_session=snapshot.evse_session)
+        if snapshot.evse_id:
+            state = msgspec.structs.replace(state, evse_id=snapshot.evse_id)
         receipt = snapshot.receipt
         if receipt is not None:
             left = remaining_hold(receipt, self.boot_id, now_mono, now_wall, self.hold_s)
@@ -222,7 +234,8 @@ class SnapshotKeeper:
 
 def _same(a: Snapshot, b: Snapshot) -> bool:
     # The wall time of a receipt is derived anew at every save; it is not a change.
-    if a.default_price != b.default_price:
+    if (a.default_price, a.evse_session, a.evse_id) != (b.default_price, b.evse_session,
+                                                        b.evse_id):
         return False
     if a.receipt is None or b.receipt is None:
         return a.receipt is b.receipt

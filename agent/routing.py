@@ -89,6 +89,11 @@ class Router:
         ids, self._given_up = self._given_up, []
         return ids
 
+    def resume(self, module_id: str, session_id: str) -> None:
+        """After a restart: `session_id` was running on `module_id` (from the saved state)."""
+        self._remember(session_id, module_id)
+        self._running[module_id] = session_id
+
     # ---- inputs ----------------------------------------------------------------------------
 
     def event(self, module_id: str, event: SessionEvent) -> list[Held]:

@@ -82,6 +82,9 @@ class Agent:
             panel.on_change = self._wake_clock.set
             panel.state = await panel.keeper.restore(panel.model, panel.state, self.loop.time(),
                                                      time.time())
+            router, sid = self.inbox.router, panel.state.evse_session
+            if router is not None and panel.evse is not None and sid:
+                router.resume(panel.evse.module_id, sid)
             if self.pricing is not None:
                 panel.apply(PricingChanged(preview=self.pricing.preview()), self.loop.time(),
                             publish=False)

@@ -169,3 +169,27 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
     saved = msgspec.json.decode((tmp_path / SNAPSHOT_NAME).read_bytes(), type=Snapshot)
     assert saved.default_price is not None
     assert saved.default_price.messages[0].content == "final"
+
+
+def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> None:
+    from agent.evse_messages import EvseId, SessionEvent
+
+    model = DisplayModel(DisplayConfig(), evse=1)
+    started = msgspec.json.decode(
+        b'{"uuid": "U1", "event": "SessionStarted", "timestamp": "t"}', type=SessionEvent)
+    state = model.update(model.update(State(), started, 1.0), EvseId("DE*PNX*E1*1"), 1.0)
+
+    async def save_and_restore(boot_id: str) -> State:
+        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        keeper.boot_id = boot_id
+        keeper.request(state, 2.0, 2.0)
+        keeper.close()
+        await keeper.run()
+        again = SnapshotKeeper(str(tmp_path), HOLD)
+        return await again.restore(model, State(), 3.0, 3.0)
+
+    restored = asyncio.run(save_and_restore(read_boot_id()))
+    assert (restored.evse_session, restored.evse_id) == ("U1", "DE*PNX*E1*1")
+    (tmp_path / SNAPSHOT_NAME).unlink()
+    restored = asyncio.run(save_and_restore("an earlier boot"))
+    assert (restored.evse_session, restored.evse_id) == (None, "DE*PNX*E1*1")

@@ -234,3 +234,11 @@ def test_module_ids_must_be_distinct_and_present(modules: list[str]) -> None:
 def test_events_of_unknown_modules_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown EVSE"):
         Router([M1]).event(M2, event("SessionStarted", "S1"))
+
+
+def test_a_resumed_session_routes_at_once() -> None:
+    router = Router([M1, M2])
+    router.resume(M2, "S1")  # the agent restarted while S1 was running on M2
+    assert router.session_cost(cost("S1")) == (M2,)
+    assert router.running_session(M2) == "S1"
+    assert router.tariff(tariff("IdToken", "AA")) == (M1,)
