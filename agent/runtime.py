@@ -145,7 +145,8 @@ class Agent:
             raise
         except Exception:
             if not self.failed:
-                self.notifier.send(STATUS=f"failed: task {name}")
+                # The rest is cancelled now: systemd hears that the service is going down.
+                self.notifier.send(STOPPING="1", STATUS=f"failed: task {name}")
             self.failed = True
             log.exception("task %s failed; stopping the agent", name)
             raise
@@ -302,7 +303,8 @@ class Agent:
 
     def _link_changed(self, now: float) -> None:
         up = self.link_up()
-        self.notifier.send(STATUS=f"running, link {'up' if up else 'down'}")
+        if not (self.failed or self._stop.is_set()):  # "stopping"/"failed" stays the status
+            self.notifier.send(STATUS=f"running, link {'up' if up else 'down'}")
         if up != self.state.link_up:
             log.info("EVerest link %s", "up" if up else "down")
         self.apply(LinkChanged(up=up), now)
