@@ -339,7 +339,8 @@ class Agent:
         interval = self.config.watchdog.communication_check_interval_s
         alive = check_payload(True)
         while True:
-            conn = self.conn
+            # A stopping agent says nothing more: no `true` while the outputs are flushed.
+            conn = self.conn if not self._stop.is_set() else None
             if conn is not None:
                 for watch in self.watches:
                     if conn.publish(watch.check_topic, alive):
