@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -141,3 +141,148 @@ fail = "show"
     log = agent.log()
     assert "output flaky: RuntimeError: testsink: display rejected the view" in log
     assert "Traceback" not in log and "task " not in log
+
+
+# ---- 5. SIGTERM exits within 1 s whatever is in flight -----------------------------------
+
+class _Silent(http.server.BaseHTTPRequestHandler):
+    """Takes the request and never answers (until the test ends)."""
+
+    release: ClassVar[threading.Event]
+    paths: ClassVar[list[str]]
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        self.release.wait(30)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def silent_api() -> Iterator[tuple[str, type[_Silent]]]:
+    """A pricing API that accepts the connection and the request and then says nothing."""
+    handler = type("Handler", (_Silent,), {"release": threading.Event(), "paths": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/rates", handler
+    finally:
+        handler.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _view_message(tmp: Path) -> str:
+    view = read_json(tmp / "display.json") or {}
+    return str(view.get("message") or "")
+
+
+def _outputs(status: Path) -> dict[str, dict[str, Any]]:
+    doc = read_json(status)
+    assert doc is not None
+    outputs: dict[str, dict[str, Any]] = doc["outputs"]
+    return outputs
+
+
+def test_sigterm_exits_within_1s_with_everything_in_flight(
+        broker: Mosquitto, tmp_path: Path, silent_api: tuple[str, type[_Silent]]) -> None:
+    url, api = silent_api
+    tap = PtyTap()  # nobody reads it: once its buffer is full, every write waits
+    hook_pid = tmp_path / "hook.pid"
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    config = tmp_path / "agent.toml"
+    config.write_text(f"""
+[everest]
+module_id = "cost_test"
+[mqtt]
+port = {broker.port}
+max_payload_bytes = 262144
+[watchdog]
+communication_check_interval_s = 0.1
+heartbeat_timeout_s = 0
+stop_check_on_exit = false
+[status]
+path = "{tmp_path}/status.json"
+interval_s = 0.1
+[state]
+dir = "{tmp_path}/state"
+[pricing]
+api_url = "{url}"
+evse_id = "DE*ABC*E1"
+token_file = "{tmp_path}/token"
+timeout_s = 30
+[[output]]
+type = "exec"
+name = "hook"
+argv = ["/bin/sh", "-c", "echo $$ > {hook_pid}; exec sleep 30"]
+timeout_s = 60
+[[output]]
+type = "serial"
+name = "lcd"
+device = "{tap.path}"
+template = "{{message}}"
+write_timeout_s = 60
+refresh_s = 0
+[[output]]
+type = "file"
+name = "file"
+path = "{tmp_path}/display.json"
+""")
+    agent = Agent(config, log_level=None)
+    status_path = tmp_path / "status.json"
+
+    async def scenario() -> float:
+        everest = await Everest(broker.port).connect()
+        await agent.start()
+        try:
+            await wait_until(lambda: (s := read_json(status_path)) and s["link"] == "up",
+                             what="link up")
+            pid = int(await wait_until(lambda: hook_pid.exists() and hook_pid.read_text(),
+                                       what="the hook running"))
+            everest.send("default_price", {"messages": [{"content": "x" * 200_000}]})
+            await wait_until(lambda: len(_view_message(tmp_path)) == 200_000,
+                             what="the big view on the file output")
+            await asyncio.sleep(0.2)
+            before = _outputs(status_path)["lcd"]
+            await asyncio.sleep(0.3)
+            lcd = _outputs(status_path)["lcd"]
+            # The serial write is stalled: neither done nor failed.
+            assert (lcd["ok"], lcd["failed"]) == (before["ok"], 0), (before, lcd)
+            everest.send("tariff_message", {"identifier_id": "TAG", "identifier_type": "IdToken",
+                                            "messages": [{"content": "Welcome"}]})
+            await wait_until(lambda: api.paths, what="the pricing request in flight")
+            assert _alive(pid)
+            everest.checks.clear()
+            loop = asyncio.get_running_loop()
+            signalled = loop.time()
+            status, elapsed = await agent.timed_terminate(timeout=5)
+            assert status == 0
+            await asyncio.sleep(0.5)  # anything published during the stop has arrived by now
+            late = [round(t - signalled, 3) for t, _ in everest.checks if t > signalled]
+            # At most one check already on its way when the signal came; none published during
+            # the stop (the check loop would still run while outputs are flushed).
+            assert len(late) <= 1 and all(d < 0.1 for d in late), late
+            assert all(payload == b"true" for _, payload in everest.checks)
+            assert not _alive(pid), "the hook's process group was killed"
+            return elapsed
+        finally:
+            await agent.kill()
+            await everest.close()
+            tap.close()
+    elapsed = asyncio.run(scenario())
+    print(f"SIGTERM to exit with pricing, exec and serial in flight: {elapsed:.3f} s")
+    assert elapsed < 1.0
+    log = agent.log()
+    assert "Traceback" not in log and "failed" not in log
