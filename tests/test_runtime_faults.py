@@ -286,3 +286,68 @@ path = "{tmp_path}/display.json"
     assert elapsed < 1.0
     log = agent.log()
     assert "Traceback" not in log and "failed" not in log
+
+
+# ---- 6. gmqtt's own log lines stay out of stderr ----------------------------------------
+
+GMQTT_NOISE = ("[MqttPackageHandler]", "[CONNECTION", "[CONNACK", "Traceback", "CONNACK 0x",
+               "gmqtt", "permanent")
+
+
+@pytest.fixture
+def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A mosquitto that lets in only `agent` with the password `right`."""
+    passwords = tmp_path / "mosquitto.passwd"
+    passwords.touch(mode=0o600)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "agent", "right"], check=True,
+                   capture_output=True, timeout=30)
+    broker = Mosquitto()
+    # `user root`: as root, mosquitto would drop to a user who cannot read the test's files.
+    broker.conf.write_text(broker.conf.read_text().replace(
+        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}\nuser root"))
+    with broker:
+        yield broker
+
+
+@pytest.mark.parametrize("credentials", ["none", "wrong password"])
+def test_refused_connack_is_one_agent_line_and_no_gmqtt_output(
+        password_broker: Mosquitto, tmp_path: Path, credentials: str) -> None:
+    (tmp_path / "password").write_text("wrong\n")
+    mqtt = ('username = "agent"\npassword_file = "' + str(tmp_path / "password") + '"'
+            if credentials == "wrong password" else "")
+    config = tmp_path / "agent.toml"
+    config.write_text(f"""
+[everest]
+module_id = "cost_test"
+[mqtt]
+port = {password_broker.port}
+{mqtt}
+[status]
+path = "{tmp_path}/status.json"
+interval_s = 0.1
+[state]
+dir = ""
+""")
+    agent = Agent(config, log_level=None)  # the default level, as systemd runs it
+
+    async def scenario() -> None:
+        await agent.start()
+        try:
+            await wait_until(lambda: (s := read_json(tmp_path / "status.json"))
+                             and s["broker"]["last_error"], what="a refused connection")
+            await asyncio.sleep(1.5)  # the fast pacing makes many more attempts meanwhile
+            doc = read_json(tmp_path / "status.json")
+            assert doc is not None and doc["broker"]["connects"] == 0
+            assert (await agent.timed_terminate())[0] == 0
+        finally:
+            await agent.kill()
+    asyncio.run(scenario())
+    log = agent.log()
+    refused = re.compile(
+        rf" WARNING agent\.runtime: broker 127\.0\.0\.1:{password_broker.port}: "
+        r"(not authorised \(CONNACK 5\)|bad user name or password \(CONNACK 4\)); "
+        r"retrying in \d+\.\d s$")
+    lines = [line for line in log.splitlines() if "CONNACK" in line]
+    assert len(lines) == 1 and refused.search(lines[0]), log
+    for noise in GMQTT_NOISE:
+        assert noise not in log, noise
