@@ -57,6 +57,9 @@ class ReconnectPacer:
     are frequent and short, so a broker back within 2 s is reconnected well inside EVerest's
     5 s. After that the delays grow to `cap_s`. Only a connection that stayed up `stable_s`
     resets the pacing: a connection that is lost at once (a duplicate client id) backs off too.
+    A connection that stayed up `fed_s` has fed EVerest's check meanwhile, so its loss starts a
+    new outage whose first `window_s` is retried fast again (a broker restarted twice within
+    `stable_s` is reconnected as fast the second time).
     """
 
     def __init__(self, cap_s: float, attempt_s: float, window_s: float,
@@ -67,6 +70,9 @@ class ReconnectPacer:
         self.fast_cap_s = min(cap_s, max(BACKOFF_START_S, window_s / 10))
         self.fast_attempt_s = min(attempt_s, window_s / 4)
         self.stable_s = 2 * window_s
+        # Above the cap (2 s) by default: a twin with the same client id throws this agent out
+        # within its own delay, so their connections stay shorter and keep backing off.
+        self.fed_s = window_s / 2
         self._rng = rng or random.Random()
         self._step = BACKOFF_START_S
         self._outage_since: float | None = None
@@ -78,9 +84,11 @@ class ReconnectPacer:
 
     def down(self, now: float) -> None:
         """An attempt failed or a connection ended."""
-        if self._up_since is not None and now - self._up_since >= self.stable_s:
+        up_for = now - self._up_since if self._up_since is not None else 0.0
+        if up_for >= self.stable_s:
             self._step = BACKOFF_START_S
-            self._outage_since = None
+        if up_for >= self.fed_s:
+            self._outage_since = None  # EVerest's check timeout counts from this loss
         self._up_since = None
         if self._outage_since is None:
             self._outage_since = now
