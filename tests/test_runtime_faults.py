@@ -7,7 +7,6 @@ import asyncio
 import http.server
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,7 +161,8 @@ class _Silent(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def silent_api() -> Iterator[tuple[str, type[_Silent]]]:
     """A pricing API that accepts the connection and the request and then says nothing."""
-    handler = type("Handler", (_Silent,), {"release": threading.Event(), "paths": []})
+    handler: type[_Silent] = type("Handler", (_Silent,),
+                                  {"release": threading.Event(), "paths": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
