@@ -346,8 +346,11 @@ class Agent:
                     if conn.publish(watch.check_topic, alive):
                         watch.checks_sent += 1
             self._wake_check.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
+            # with the wake-up, and the loop would outlive the stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_check.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake_check.wait()
 
     async def _clock(self) -> None:
         while True:
@@ -357,8 +360,9 @@ class Agent:
                          if d is not None]
             self._wake_clock.clear()
             timeout = max(0.0, min(deadlines) - self.loop.time()) if deadlines else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_clock.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see _communication_check
+                async with asyncio.timeout(timeout):
+                    await self._wake_clock.wait()
             now = self.loop.time()
             for watch in self.watches:
                 if watch.expire(now, self.conn is not None):
