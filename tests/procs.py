@@ -22,13 +22,10 @@ class Agent(AgentProcess):
     """
 
     def __init__(self, config: Path, env: dict[str, str] | None = None, *,
-                 entry: tuple[str, ...] = ("-m", "agent"), log_level: str | None = "debug",
-                 stderr_path: Path | None = None) -> None:
+                 entry: tuple[str, ...] = ("-m", "agent"), log_level: str | None = "debug") -> None:
         super().__init__(config, env)
         self.entry = entry
         self.log_level = log_level
-        if stderr_path is not None:
-            self.stderr_path = stderr_path
 
     async def start(self) -> Agent:
         """Start the agent (NOTIFY_SOCKET/WATCHDOG_USEC only when given in `env`)."""
