@@ -79,7 +79,7 @@ async def _run(config: Config) -> int:
         print(f"cost-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     agent.install_signal_handlers()
-    return await agent.run()
+    return await agent.run()  # 1 after a task failed: systemd's Restart=on-failure acts on it
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -116,10 +116,11 @@ class Connection:
 
     async def __aenter__(self) -> Self:
         try:
-            await asyncio.wait_for(
-                self._client.connect(self.config.host, self.config.port, ssl=self._tls,
-                                     keepalive=self.config.keepalive_s, version=MQTTv311),
-                self.timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that comes
+            # as the connect completes, and the stopping agent would then wait on this forever.
+            async with asyncio.timeout(self.timeout_s):
+                await self._client.connect(self.config.host, self.config.port, ssl=self._tls,
+                                           keepalive=self.config.keepalive_s, version=MQTTv311)
         except TimeoutError:
             await self._abort()
             raise ConnectFailed(f"no answer within {self.timeout_s:.1f} s") from None

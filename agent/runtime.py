@@ -129,7 +129,8 @@ class Agent:
             raise
         except Exception:
             if not self.failed:
-                self.notifier.send(STATUS=f"failed: task {name}")
+                # The rest is cancelled now: systemd hears that the service is going down.
+                self.notifier.send(STOPPING="1", STATUS=f"failed: task {name}")
             self.failed = True
             log.exception("task %s failed; stopping the agent", name)
             raise
@@ -231,7 +232,8 @@ class Agent:
 
     def _link_changed(self, now: float) -> None:
         up = self.link_up()
-        self.notifier.send(STATUS=f"running, link {'up' if up else 'down'}")
+        if not (self.failed or self._stop.is_set()):  # "stopping"/"failed" stays the status
+            self.notifier.send(STATUS=f"running, link {'up' if up else 'down'}")
         for panel in self.panels:
             panel_up = self.link_up(panel)
             if panel_up != panel.state.link_up:
@@ -245,14 +247,18 @@ class Agent:
         interval = self.config.watchdog.communication_check_interval_s
         alive = check_payload(True)
         while True:
-            conn = self.link.conn
+            # A stopping agent says nothing more: no `true` while the outputs are flushed.
+            conn = self.link.conn if not self._stop.is_set() else None
             if conn is not None:
                 for watch in self.watches:
                     if conn.publish(watch.check_topic, alive):
                         watch.checks_sent += 1
             self._wake_check.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
+            # with the wake-up, and the loop would outlive the stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_check.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake_check.wait()
 
     async def _clock(self) -> None:
         while True:
@@ -262,8 +268,9 @@ class Agent:
                          if d is not None]
             self._wake_clock.clear()
             timeout = max(0.0, min(deadlines) - self.loop.time()) if deadlines else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_clock.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see _communication_check
+                async with asyncio.timeout(timeout):
+                    await self._wake_clock.wait()
             now = self.loop.time()
             for watch in self.watches:
                 if watch.expire(now, self.link.conn is not None):

@@ -72,6 +72,8 @@ class ReconnectPacer:
         self.fast_cap_s = min(cap_s, max(BACKOFF_START_S, window_s / 10))
         self.fast_attempt_s = min(attempt_s, window_s / 4)
         self.stable_s = 2 * window_s
+        # Above the cap (2 s) by default: a twin with the same client id throws this agent out
+        # within its own delay, so their connections stay shorter and keep backing off.
         self._rng = rng or random.Random()
         self._step = BACKOFF_START_S
         self._outage_since: float | None = None

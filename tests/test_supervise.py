@@ -49,6 +49,22 @@ def test_connection_lost_at_once_keeps_backing_off() -> None:
     assert connects < 40  # about one a second; it was 155 a second with no backoff
 
 
+def test_broker_restarted_again_soon_is_reconnected_fast_again() -> None:
+    # Connections of 5 s (under stable_s) between restarts: each loss is a new outage for
+    # EVerest, whose check timeout restarted with the checks of that connection.
+    for seed in range(50):
+        pacer = ReconnectPacer(cap_s=2.0, attempt_s=5.0, window_s=5.0, rng=random.Random(seed))
+        pacer.up(0.0)
+        now = 0.0
+        for _ in range(5):
+            down_at = now + 5.0
+            times = _attempts(pacer, down_at=down_at, until=down_at + 2.0)
+            assert times[-1] - (down_at + 2.0) <= pacer.fast_cap_s
+            assert pacer.timeout(times[-1]) <= 5.0 / 4
+            now = times[-1]
+            pacer.up(now)
+
+
 def test_stable_connection_resets_the_pacing() -> None:
     pacer = ReconnectPacer(cap_s=2.0, attempt_s=5.0, window_s=5.0, rng=random.Random(3))
     _attempts(pacer, down_at=0.0, until=60.0)

@@ -99,8 +99,10 @@ class ExecOutput:
         proc = await self._spawn(view)
         stderr = bytearray()
         try:
-            await asyncio.wait_for(self._converse(proc, encode_view(view), stderr),
-                                   self.config.timeout_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
+            # as the run ends, and the worker would outlive the agent's stop.
+            async with asyncio.timeout(self.config.timeout_s):
+                await self._converse(proc, encode_view(view), stderr)
         except TimeoutError:
             _kill_group(proc)
             await proc.wait()

@@ -164,7 +164,9 @@ class SerialPort:
         """Write all of `data`, waiting for the device as needed; frames never interleave."""
         async with self._lock:
             try:
-                await asyncio.wait_for(self._write_all(data), self.config.write_timeout_s)
+                # Not wait_for: on Python 3.11 it drops a cancel that comes as the write ends.
+                async with asyncio.timeout(self.config.write_timeout_s):
+                    await self._write_all(data)
             except TimeoutError:
                 raise TimeoutError(f"{self.config.device}: write stalled for "
                                    f"{self.config.write_timeout_s} s") from None
