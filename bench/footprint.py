@@ -343,8 +343,15 @@ class Growth:
         return (self.after_kb - self.before_kb) * 1024 / 1e6
 
 
+# Below the agent's queue of messages not yet taken (agent.mqtt.QUEUE_LIMIT, 4096): a burst
+# larger than that may be dropped by design when the agent is slower than the broker.
+FLOOD_BATCH = 3000
+# The status file of the growth run is written this often: how the bench knows what was taken.
+FLOOD_STATUS_S = 0.1
+
+
 def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
-               batch: int = 20000) -> Growth:
+               batch: int = FLOOD_BATCH) -> Growth:
     """Publish `messages` messages (after a warm-up) in batches, each once the previous is taken."""
     feeder = RawMqtt(port, f"bench-flood-{os.getpid()}")
     try:
@@ -352,24 +359,29 @@ def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
         status.unlink(missing_ok=True)
         with running(command) as proc:
             feeder.wait_publish(CHECK_TOPIC, b"true", timeout=30)
-            warm = batch  # first sessions, views, files, buffers: start-up, not growth
+            warm = 20000  # first sessions, views, files, buffers: start-up, not growth
             stream, sent = _mix(warm + messages), 0
 
-            def flood(n: int) -> None:
+            def flood(n: int) -> bool:
+                """Send n more messages in batches; False when the agent stopped taking them."""
                 nonlocal sent
-                packets = [next(stream) for _ in range(n)]
-                feeder.send(b"".join(packets))
-                sent += n
-                deadline = time.monotonic() + 60
-                # The status file (written every 0.5 s here) says what the agent took: wait
-                # for it so that the broker never drops on a slow consumer's behalf.
-                while _received(status) < sent and time.monotonic() < deadline:
-                    time.sleep(0.1)
+                goal = sent + n
+                while sent < goal:
+                    count = min(batch, goal - sent)
+                    feeder.send(b"".join(next(stream) for _ in range(count)))
+                    sent += count
+                    # The status file says what the agent took: wait for it, so that no burst
+                    # outgrows the agent's queue however slow this machine is at the moment.
+                    deadline = time.monotonic() + 10
+                    while _received(status) < sent:
+                        if time.monotonic() > deadline:
+                            return False
+                        time.sleep(FLOOD_STATUS_S / 2)
+                return True
 
             flood(warm)
             before = rss_kb(proc.pid)
-            while sent < warm + messages:
-                flood(min(batch, warm + messages - sent))
+            flood(messages)
             after = rss_kb(proc.pid)
             received = _received(status)
             return Growth(before, after, sent - warm, received - warm)
@@ -419,7 +431,7 @@ def measure(loop: str, port: int, tmp: Path, args: argparse.Namespace,
            for _ in range(args.idle_runs if args.idle > 0 else 0)]
     growth = None
     if args.messages:
-        fast = agent_command(agent_config(tmp, port, status_interval_s=0.5), loop)
+        fast = agent_command(agent_config(tmp, port, status_interval_s=FLOOD_STATUS_S), loop)
         growth = rss_growth(fast, port, tmp / "status.json", args.messages)
     return Figures(loop=loop,
                    bare_start_ms=statistics.median(starts) * 1000,

@@ -73,7 +73,7 @@ def test_limits_and_table() -> None:
 def test_quick_run_reports_every_figure() -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--runs", "1", "--idle", "2",
-         "--messages", "3000", "--settle", "0.5", "--json"],
+         "--messages", "3000", "--settle", "0.5", "--json", "--source"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
