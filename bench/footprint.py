@@ -11,6 +11,8 @@ Usage: `.venv/bin/python bench/footprint.py [--runs N] [--quick] [--check] [--lo
 - growth: RSS before/after `--messages` messages (heartbeats, default_price, session_cost);
 - stop: SIGTERM to exit.
 
+The agent package is byte-compiled first, as on the board (buildroot installs .pyc; here
+PYTHONDONTWRITEBYTECODE would make every start compile it from source): `--source` skips that.
 `--check` exits 1 when a limit of issue 10 is exceeded (RSS 1.30x, start 2.0x, idle CPU 0.2 %,
 growth 1 MB). Each measurement is a function taking the command to start, so other ways of
 running the agent (another loop, an emulator) only need another command.
@@ -46,7 +48,7 @@ BASE = f"everest_api/1/{MODULE_ID}/{MODULE_ID}/"
 CHECK_TOPIC = BASE + "m2e/communication_check"
 SLEEP_S = 3600
 
-# The limits of issue 10: (label, limit, unit). Ratios are agent / bare python.
+# The limits of issue 10 by figure name; the ratios are agent / bare python.
 LIMITS: dict[str, float] = {"rss_ratio": 1.30, "start_ratio": 2.0, "idle_cpu_pct": 0.2,
                             "growth_mb": 1.0}
 
