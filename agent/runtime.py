@@ -7,7 +7,6 @@ stops the rest cleanly and returns 1, so that systemd (Restart=on-failure) start
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -30,6 +29,7 @@ from agent.persist import write_atomic
 from agent.sdnotify import Notifier
 from agent.status import Counters
 from agent.supervise import ApiWatch
+from agent.timers import wait_event
 
 if TYPE_CHECKING:
     from agent.pricing.live import LivePricing
@@ -223,7 +223,9 @@ class Agent:
         if back:
             log.info("%s heartbeat back (id %d)", watch.name, beat)
             self._link_changed(now)
-        self._wake_clock.set()
+            self._wake_clock.set()
+        # Otherwise the beat only moved the deadline later: the clock re-reads it when the old
+        # one comes. Waking it on every beat was half the CPU a heartbeat costs.
 
     def link_up(self, panel: Panel | None = None) -> bool:
         """The EVerest link of a panel: broker, session cost API and its EVSE's heartbeats."""
@@ -254,11 +256,7 @@ class Agent:
                     if conn.publish(watch.check_topic, alive):
                         watch.checks_sent += 1
             self._wake_check.clear()
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
-            # with the wake-up, and the loop would outlive the stop.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._wake_check.wait()
+            await wait_event(self._wake_check, interval)
 
     async def _clock(self) -> None:
         while True:
@@ -268,9 +266,7 @@ class Agent:
                          if d is not None]
             self._wake_clock.clear()
             timeout = max(0.0, min(deadlines) - self.loop.time()) if deadlines else None
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see _communication_check
-                async with asyncio.timeout(timeout):
-                    await self._wake_clock.wait()
+            await wait_event(self._wake_clock, timeout)
             now = self.loop.time()
             for watch in self.watches:
                 if watch.expire(now, self.link.conn is not None):

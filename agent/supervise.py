@@ -3,7 +3,8 @@ the reconnect pacing that keeps EVerest's communication check satisfied (pure, n
 
 from __future__ import annotations
 
-import random
+import os
+from typing import Protocol
 
 from agent.heartbeat import HeartbeatTracker, Verdict
 from agent.mqtt import BACKOFF_START_S
@@ -53,6 +54,22 @@ class ApiWatch:
         return True
 
 
+class Jitter(Protocol):
+    """What the pacer needs of a random source (random.Random fits, for seeded tests)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        """A number between a and b."""
+        ...
+
+
+class _UrandomJitter:
+    """Jitter from os.urandom: the `random` module costs RAM the agent needs for nothing else."""
+
+    def uniform(self, a: float, b: float) -> float:
+        """A number between a and b."""
+        return a + (b - a) * int.from_bytes(os.urandom(4), "little") / 0xFFFFFFFF
+
+
 class ReconnectPacer:
     """Delays and attempt timeouts between broker connection attempts.
 
@@ -65,16 +82,14 @@ class ReconnectPacer:
     """
 
     def __init__(self, cap_s: float, attempt_s: float, window_s: float,
-                 rng: random.Random | None = None) -> None:
+                 rng: Jitter | None = None) -> None:
         self.cap_s = cap_s
         self.attempt_s = attempt_s
         self.window_s = window_s
         self.fast_cap_s = min(cap_s, max(BACKOFF_START_S, window_s / 10))
         self.fast_attempt_s = min(attempt_s, window_s / 4)
         self.stable_s = 2 * window_s
-        # Above the cap (2 s) by default: a twin with the same client id throws this agent out
-        # within its own delay, so their connections stay shorter and keep backing off.
-        self._rng = rng or random.Random()
+        self._rng: Jitter = rng or _UrandomJitter()
         self._step = BACKOFF_START_S
         self._outage_since: float | None = None
         self._up_since: float | None = None

@@ -1,35 +1,87 @@
-"""Footprint and stop latency of the real agent process: RSS when idle, SIGTERM to exit.
+"""Footprint and speed of the real agent process against a bare `python -c "import asyncio"`.
 
-Usage: `.venv/bin/python bench/footprint.py [--runs N]` (starts a private mosquitto).
-Prints figures only; nothing is asserted (numbers depend on the board).
+Usage: `.venv/bin/python bench/footprint.py [--runs N] [--quick] [--check] [--loop both]`
+(starts a private mosquitto). In one run it measures, as medians over `--runs` repetitions:
+
+- start: spawn to exit of `python -c "import asyncio"` vs spawn to the agent's first `true`
+  on `.../m2e/communication_check` (a subscriber is connected before the spawn);
+- RSS: a bare `python -c "import asyncio; <sleep>"` vs the idle agent (both after `--settle`);
+- idle CPU: utime+stime of the agent from /proc over `--idle` seconds of 1 Hz heartbeats,
+  as % of one core;
+- growth: RSS before/after `--messages` messages (heartbeats, default_price, session_cost);
+- stop: SIGTERM to exit.
+
+The agent package is byte-compiled first, as on the board (buildroot installs .pyc; here
+PYTHONDONTWRITEBYTECODE would make every start compile it from source): `--source` skips that.
+`--check` exits 1 when a limit of issue 10 is exceeded (RSS 1.30x, start 2.0x, idle CPU 0.2 %,
+growth 1 MB). Each measurement is a function taking the command to start, so other ways of
+running the agent (another loop, an emulator) only need another command.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
+import os
 import signal
+import socket
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.dev.broker import Mosquitto  # noqa: E402
+from bench import payloads  # noqa: E402
+
+MODULE_ID = "session_cost_consumer"
+BASE = f"everest_api/1/{MODULE_ID}/{MODULE_ID}/"
+CHECK_TOPIC = BASE + "m2e/communication_check"
+SLEEP_S = 3600
+
+# The limits of issue 10 by figure name; the ratios are agent / bare python.
+LIMITS: dict[str, float] = {"rss_ratio": 1.30, "start_ratio": 2.0, "idle_cpu_pct": 0.2,
+                            "growth_mb": 1.0}
+
+# Running the agent on asyncio's own loop although uvloop is installed: a None entry in
+# sys.modules makes `import uvloop` raise ImportError, which the CLI takes as "not installed".
+_NO_UVLOOP = ("import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'cost-agent'; "
+              "from agent.cli import main; sys.exit(main())")
 
 
-def agent_config(tmp: Path, port: int) -> Path:
+def agent_command(config: Path, loop: str = "auto") -> list[str]:
+    """The command starting the agent: as installed (`auto`, uvloop when present) or `asyncio`."""
+    if loop == "asyncio":
+        return [sys.executable, "-c", _NO_UVLOOP, "run", "--config", str(config)]
+    return [sys.executable, "-m", "agent", "run", "--config", str(config)]
+
+
+def bare_command(sleep: bool) -> list[str]:
+    """The baseline: the same interpreter importing asyncio (and sleeping, for its RSS)."""
+    code = "import asyncio" + (f"; import time; time.sleep({SLEEP_S})" if sleep else "")
+    return [sys.executable, "-c", code]
+
+
+def agent_config(tmp: Path, port: int, status_interval_s: float = 5.0) -> Path:
     """A minimal agent config: the private broker and one file output under `tmp`."""
-    path = tmp / "agent.toml"
+    path = tmp / f"agent-{status_interval_s:g}.toml"
     path.write_text(f"""
 [everest]
-module_id = "session_cost_consumer"
+module_id = "{MODULE_ID}"
 [mqtt]
 port = {port}
 [status]
 path = "{tmp}/status.json"
+interval_s = {status_interval_s}
 [state]
 dir = "{tmp}/state"
 [[output]]
@@ -39,32 +91,444 @@ path = "{tmp}/display.json"
     return path
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def compile_agent() -> None:
+    """Byte-compile the agent package, as the board's image ships it (buildroot writes .pyc).
+
+    Without it every start would compile the agent's modules from source (PYTHONDONTWRITEBYTECODE
+    is set here and in the unit), while the interpreter's own modules come compiled: ~30-40 ms of
+    the start that the board does not spend.
+    """
+    if not compileall.compile_dir(str(REPO / "agent"), quiet=1):
+        raise RuntimeError("could not byte-compile the agent package")
+
+
+# ---- /proc -------------------------------------------------------------------------------
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of a process, KiB (0 once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
 
 
-def main() -> int:
-    """Start the agent `--runs` times; print idle RSS and SIGTERM-to-exit time of each."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--settle", type=float, default=1.5, help="seconds before measuring")
-    args = parser.parse_args()
-    with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
-        config = agent_config(Path(tmp), broker.port)
-        for run in range(args.runs):
-            proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config",
-                                     str(config)], stderr=subprocess.DEVNULL, cwd=REPO)
-            time.sleep(args.settle)
-            rss = _rss_kb(proc.pid)
-            start = time.monotonic()
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- a minimal MQTT 3.1.1 client (QoS 0): fast enough to flood, no event loop ------------
+
+def _length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _utf8(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("!H", len(raw)) + raw
+
+
+def publish_packet(topic: str, payload: bytes) -> bytes:
+    """An MQTT PUBLISH packet, QoS 0, not retained."""
+    body = _utf8(topic) + payload
+    return b"\x30" + _length(len(body)) + body
+
+
+class RawMqtt:
+    """A blocking MQTT client on one socket: connect, subscribe, publish, wait for a publish."""
+
+    def __init__(self, port: int, client_id: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buf = b""
+        # Clean session, keepalive 0: the broker never expects a ping from an idle bench.
+        body = _utf8("MQTT") + b"\x04\x02\x00\x00" + _utf8(client_id)
+        self.sock.sendall(b"\x10" + _length(len(body)) + body)
+        kind, _ = self._packet(10.0)
+        if kind != 0x20:
+            raise RuntimeError("no CONNACK")
+
+    def subscribe(self, topic: str) -> None:
+        """Subscribe at QoS 0 and wait for the SUBACK."""
+        body = b"\x00\x01" + _utf8(topic) + b"\x00"
+        self.sock.sendall(b"\x82" + _length(len(body)) + body)
+        while self._packet(10.0)[0] != 0x90:
+            pass
+
+    def send(self, data: bytes) -> None:
+        """Write ready-made packets."""
+        self.sock.sendall(data)
+
+    def wait_publish(self, topic: str, payload: bytes, timeout: float) -> None:
+        """Block until a PUBLISH of `payload` on `topic` arrives."""
+        deadline = time.monotonic() + timeout
+        want = _utf8(topic) + payload
+        while True:
+            kind, body = self._packet(deadline - time.monotonic())
+            if kind & 0xF0 == 0x30 and body == want:
+                return
+
+    def _packet(self, timeout: float) -> tuple[int, bytes]:
+        while True:
+            parsed = self._parse()
+            if parsed is not None:
+                return parsed
+            if timeout <= 0:
+                raise TimeoutError("no packet from the broker")
+            self.sock.settimeout(timeout)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            self._buf += chunk
+
+    def _parse(self) -> tuple[int, bytes] | None:
+        buf, n, shift, i = self._buf, 0, 0, 1
+        while True:
+            if i >= len(buf):
+                return None
+            n |= (buf[i] & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not buf[i - 1] & 0x80:
+                break
+        if len(buf) < i + n:
+            return None
+        self._buf = buf[i + n:]
+        return buf[0], buf[i:i + n]
+
+    def close(self) -> None:
+        """DISCONNECT and close."""
+        try:
+            self.sock.sendall(b"\xe0\x00")
+        finally:
+            self.sock.close()
+
+
+# ---- processes ---------------------------------------------------------------------------
+
+@contextmanager
+def running(command: Sequence[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that is killed on the way out if it is still there."""
+    proc = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def bare_start_s(runs: int) -> list[float]:
+    """Spawn to exit of `python -c "import asyncio"`, once per run."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(bare_command(sleep=False), check=True, cwd=REPO)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def bare_rss_kb(settle: float) -> int:
+    """RSS of a sleeping `python -c "import asyncio; ..."`."""
+    with running(bare_command(sleep=True)) as proc:
+        time.sleep(settle)
+        return rss_kb(proc.pid)
+
+
+@dataclass
+class AgentRun:
+    """One agent start: time to its first communication check, idle RSS, SIGTERM to exit."""
+
+    start_s: float
+    rss_kb: int
+    stop_s: float
+    exit_status: int
+
+
+def agent_run(command: Sequence[str], port: int, settle: float) -> AgentRun:
+    """Start the agent, time its first `true` check, take its RSS after `settle`, SIGTERM it."""
+    watcher = RawMqtt(port, f"bench-watch-{os.getpid()}")
+    try:
+        watcher.subscribe(CHECK_TOPIC)
+        start = time.perf_counter()
+        with running(command) as proc:
+            watcher.wait_publish(CHECK_TOPIC, b"true", timeout=30)
+            first = time.perf_counter() - start
+            time.sleep(settle)
+            rss = rss_kb(proc.pid)
+            stop = time.perf_counter()
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=10)
-            print(f"run {run}: idle RSS {rss / 1024:.1f} MiB, SIGTERM to exit "
-                  f"{(time.monotonic() - start) * 1000:.0f} ms, exit status {code}")
-    return 0
+            return AgentRun(first, rss, time.perf_counter() - stop, code)
+    finally:
+        watcher.close()
+
+
+def idle_cpu_pct(command: Sequence[str], port: int, seconds: float, settle: float) -> float:
+    """The agent's CPU, % of one core, over `seconds` of 1 Hz heartbeats (after `settle`)."""
+    feeder = RawMqtt(port, f"bench-beat-{os.getpid()}")
+    try:
+        feeder.subscribe(CHECK_TOPIC)
+        with running(command) as proc:
+            feeder.wait_publish(CHECK_TOPIC, b"true", timeout=30)
+            beat = 1
+            next_beat = time.monotonic()
+
+            def beat_until(deadline: float) -> None:
+                nonlocal beat, next_beat
+                while (now := time.monotonic()) < deadline:
+                    if now >= next_beat:
+                        feeder.send(publish_packet(BASE + "e2m/heartbeat", b"%d" % beat))
+                        beat += 1
+                        next_beat += 1.0
+                    time.sleep(min(next_beat, deadline) - now)
+
+            beat_until(time.monotonic() + settle)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            beat_until(t0 + seconds)
+            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            return 100.0 * (cpu1 - cpu0) / (t1 - t0)
+    finally:
+        feeder.close()
+
+
+def _mix(count: int) -> Iterator[bytes]:
+    """`count` PUBLISH packets: per 10, 8 heartbeats, a session_cost and a default_price."""
+    costs = [publish_packet(BASE + "e2m/session_cost",
+                            payloads.session_cost(total=100000 + 37 * i, energy_wh=20000 + i))
+             for i in range(64)]
+    prices = [publish_packet(BASE + "e2m/default_price", payloads.default_price()),
+              publish_packet(BASE + "e2m/default_price",
+                             payloads.default_price().replace(b"0.59", b"0.61"))]
+    beat_topic = BASE + "e2m/heartbeat"
+    for i in range(count):
+        slot = i % 10
+        if slot == 4:
+            yield costs[(i // 10) % len(costs)]
+        elif slot == 9:
+            yield prices[(i // 10) % 2]
+        else:
+            yield publish_packet(beat_topic, b"%d" % (i + 1))
+
+
+def _received(status: Path) -> int:
+    try:
+        return sum(json.loads(status.read_text())["received"].values())
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+@dataclass
+class Growth:
+    """RSS before and after a flood of messages, and how many the agent took."""
+
+    before_kb: int
+    after_kb: int
+    sent: int
+    received: int
+
+    @property
+    def mb(self) -> float:
+        """Growth in MB (10^6 bytes)."""
+        return (self.after_kb - self.before_kb) * 1024 / 1e6
+
+
+# Below the agent's queue of messages not yet taken (agent.mqtt.QUEUE_LIMIT, 4096): a burst
+# larger than that may be dropped by design when the agent is slower than the broker.
+FLOOD_BATCH = 3000
+# The status file of the growth run is written this often: how the bench knows what was taken.
+FLOOD_STATUS_S = 0.1
+
+
+def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
+               batch: int = FLOOD_BATCH) -> Growth:
+    """Publish `messages` messages (after a warm-up) in batches, each once the previous is taken."""
+    feeder = RawMqtt(port, f"bench-flood-{os.getpid()}")
+    try:
+        feeder.subscribe(CHECK_TOPIC)
+        status.unlink(missing_ok=True)
+        with running(command) as proc:
+            feeder.wait_publish(CHECK_TOPIC, b"true", timeout=30)
+            warm = 20000  # first sessions, views, files, buffers: start-up, not growth
+            stream, sent = _mix(warm + messages), 0
+
+            def flood(n: int) -> bool:
+                """Send n more messages in batches; False when the agent stopped taking them."""
+                nonlocal sent
+                goal = sent + n
+                while sent < goal:
+                    count = min(batch, goal - sent)
+                    feeder.send(b"".join(next(stream) for _ in range(count)))
+                    sent += count
+                    # The status file says what the agent took: wait for it, so that no burst
+                    # outgrows the agent's queue however slow this machine is at the moment.
+                    deadline = time.monotonic() + 10
+                    while _received(status) < sent:
+                        if time.monotonic() > deadline:
+                            return False
+                        time.sleep(FLOOD_STATUS_S / 2)
+                return True
+
+            flood(warm)
+            before = rss_kb(proc.pid)
+            flood(messages)
+            after = rss_kb(proc.pid)
+            received = _received(status)
+            return Growth(before, after, sent - warm, received - warm)
+    finally:
+        feeder.close()
+
+
+# ---- the report --------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    """The medians of one loop's measurements and their ratios to bare python."""
+
+    loop: str
+    bare_start_ms: float
+    bare_rss_kb: float
+    start_ms: float
+    rss_kb: float
+    stop_ms: float
+    idle_cpu_pct: float | None
+    growth: Growth | None
+    exit_statuses: list[int] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """The figures the limits apply to."""
+        out = {"rss_ratio": self.rss_kb / self.bare_rss_kb,
+               "start_ratio": self.start_ms / self.bare_start_ms}
+        if self.idle_cpu_pct is not None:
+            out["idle_cpu_pct"] = self.idle_cpu_pct
+        if self.growth is not None:
+            out["growth_mb"] = self.growth.mb
+        return out
+
+
+def measure(loop: str, port: int, tmp: Path, args: argparse.Namespace,
+            bare_start: Callable[[], float], bare_rss: Callable[[], float]) -> Figures:
+    """Every measurement for one loop; the bare figures are taken interleaved with the agent's."""
+    command = agent_command(agent_config(tmp, port), loop)
+    runs, starts, rsss = [], [], []
+    for _ in range(args.runs):
+        # Interleaved, so that the machine's load at the time weighs on both sides alike.
+        starts.append(bare_start())
+        rsss.append(bare_rss())
+        runs.append(agent_run(command, port, args.settle))
+    cpu = [idle_cpu_pct(command, port, args.idle, args.settle)
+           for _ in range(args.idle_runs if args.idle > 0 else 0)]
+    growth = None
+    if args.messages:
+        fast = agent_command(agent_config(tmp, port, status_interval_s=FLOOD_STATUS_S), loop)
+        growth = rss_growth(fast, port, tmp / "status.json", args.messages)
+    return Figures(loop=loop,
+                   bare_start_ms=statistics.median(starts) * 1000,
+                   bare_rss_kb=statistics.median(rsss),
+                   start_ms=statistics.median(r.start_s for r in runs) * 1000,
+                   rss_kb=statistics.median(r.rss_kb for r in runs),
+                   stop_ms=statistics.median(r.stop_s for r in runs) * 1000,
+                   idle_cpu_pct=statistics.median(cpu) if cpu else None, growth=growth,
+                   exit_statuses=[r.exit_status for r in runs])
+
+
+def table(figures: Sequence[Figures]) -> str:
+    """The figures and ratios as a text table, one column per loop."""
+    rows: list[tuple[str, Callable[[Figures], str]]] = [
+        ("bare python RSS (MiB)", lambda f: f"{f.bare_rss_kb / 1024:.1f}"),
+        ("agent idle RSS (MiB)", lambda f: f"{f.rss_kb / 1024:.1f}"),
+        (f"RSS ratio (<= {LIMITS['rss_ratio']:.2f})", lambda f: f"{f.ratios['rss_ratio']:.3f}"),
+        ("bare python start (ms)", lambda f: f"{f.bare_start_ms:.0f}"),
+        ("agent start to first check (ms)", lambda f: f"{f.start_ms:.0f}"),
+        (f"start ratio (<= {LIMITS['start_ratio']:.1f})",
+         lambda f: f"{f.ratios['start_ratio']:.2f}"),
+        (f"idle CPU, 1 Hz heartbeats (% core, <= {LIMITS['idle_cpu_pct']})",
+         lambda f: "-" if f.idle_cpu_pct is None else f"{f.idle_cpu_pct:.3f}"),
+        (f"RSS growth (MB, < {LIMITS['growth_mb']:g})",
+         lambda f: "-" if f.growth is None else f"{f.growth.mb:+.2f}"),
+        ("  over messages sent / taken",
+         lambda f: "-" if f.growth is None else f"{f.growth.sent} / {f.growth.received}"),
+        ("SIGTERM to exit (ms)", lambda f: f"{f.stop_ms:.0f}"),
+        ("exit statuses", lambda f: ",".join(map(str, f.exit_statuses))),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{'':{width}}  " + "  ".join(f"{f.loop:>17}" for f in figures)]
+    lines += [f"{label:{width}}  " + "  ".join(f"{cell(f):>17}" for f in figures)
+              for label, cell in rows]
+    return "\n".join(lines)
+
+
+def failures(figures: Figures) -> list[str]:
+    """The limits this loop's figures exceed."""
+    out = [f"{figures.loop}: {name} {value:.3f} exceeds {LIMITS[name]}"
+           for name, value in figures.ratios.items() if value > LIMITS[name]]
+    if figures.growth is not None and figures.growth.received < figures.growth.sent:
+        out.append(f"{figures.loop}: the agent took {figures.growth.received} of "
+                   f"{figures.growth.sent} messages")
+    out += [f"{figures.loop}: exit status {code}" for code in figures.exit_statuses if code]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print the table (and JSON with --json); with --check, 1 when a limit is exceeded."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="starts of each (median)")
+    parser.add_argument("--settle", type=float, default=1.5, help="seconds before measuring")
+    parser.add_argument("--idle", type=float, default=24.0,
+                        help="idle CPU window, seconds (0: skip the measurement)")
+    parser.add_argument("--idle-runs", type=int, default=3, help="idle CPU windows (median)")
+    parser.add_argument("--messages", type=int, default=1_000_000,
+                        help="messages of the growth measurement (0: skip it)")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "both"), default="auto",
+                        help="auto: as installed (uvloop when present); both: auto and asyncio")
+    parser.add_argument("--quick", action="store_true",
+                        help="at most 3 runs, one 10 s idle window, 20000 messages (CI)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a limit is exceeded")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--source", action="store_true",
+                        help="do not byte-compile the agent first (start compiles it each time)")
+    args = parser.parse_args(argv)
+    # A SIGTERM (CI timeout) unwinds, so the agent, the feeders and mosquitto are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.quick:
+        args.runs, args.idle, args.idle_runs = min(args.runs, 3), min(args.idle, 10.0), 1
+        args.messages = min(args.messages, 20000)
+    loops = ["auto", "asyncio"] if args.loop == "both" else [args.loop]
+    if not args.source:
+        compile_agent()
+    results = []
+    with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
+        for loop in loops:
+            results.append(measure(loop, broker.port, Path(tmp), args,
+                                   lambda: bare_start_s(1)[0],
+                                   lambda: bare_rss_kb(args.settle)))
+    print(table(results))
+    if args.json:
+        print(json.dumps([{"loop": f.loop, "bare_start_ms": f.bare_start_ms,
+                           "bare_rss_kb": f.bare_rss_kb, "start_ms": f.start_ms,
+                           "rss_kb": f.rss_kb, "stop_ms": f.stop_ms,
+                           "idle_cpu_pct": f.idle_cpu_pct, **f.ratios,
+                           "growth_sent": f.growth.sent if f.growth else None,
+                           "growth_received": f.growth.received if f.growth else None}
+                          for f in results]))
+    problems = [p for f in results for p in failures(f)]
+    for problem in problems:
+        print(f"footprint: {problem}", file=sys.stderr)
+    return 1 if args.check and problems else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from agent.cli import _run_args
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "pricing" / "example2_rate_chf.json"
 
@@ -80,3 +84,24 @@ def test_log_level_with_price_and_check_config(tmp_path: Path) -> None:
         result = subprocess.run([sys.executable, "-m", "agent", *argv], capture_output=True,
                                 text=True, cwd=REPO, check=False, timeout=60)
         assert result.returncode == 2 and "loud" in result.stderr, argv
+
+
+@pytest.mark.parametrize(("argv", "parsed"), [
+    (["run", "--config", "a.toml"], ("info", "a.toml")),
+    (["run", "--config=a.toml", "--log-level", "debug"], ("debug", "a.toml")),
+    (["--log-level=error", "run", "--config", "a.toml"], ("error", "a.toml")),
+    (["--log-level", "error", "run", "--log-level", "warning", "--config", "a"], ("warning", "a")),
+    # Everything else goes to argparse, which prints help or says what is wrong.
+    (["run"], None),
+    (["run", "--config"], None),
+    (["run", "--config", "--log-level"], None),
+    (["run", "--help", "--config", "a"], None),
+    (["run", "--config", "a", "--log-level", "loud"], None),
+    (["--config", "a", "run"], None),
+    (["check-config", "a"], None),
+    (["run", "run", "--config", "a"], None),
+    ([], None),
+])
+def test_run_command_line_without_argparse(argv: list[str],
+                                           parsed: tuple[str, str] | None) -> None:
+    assert _run_args(argv) == parsed

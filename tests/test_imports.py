@@ -29,3 +29,22 @@ def test_plain_config_imports_no_plugin_lookup_or_html_parser(tmp_path: Path) ->
     result = subprocess.run([sys.executable, "-c", CHILD, str(config), *UNUSED],
                             capture_output=True, text=True, cwd=REPO, check=True, timeout=60)
     assert result.stdout.splitlines() == ["plain text", ""]
+
+
+RUN_CHILD = """
+import sys
+from agent import cli
+from agent.outputs import file
+from agent.runtime import Agent
+assert cli._run_args(["--log-level", "debug", "run", "--config=x.toml"]) == ("debug", "x.toml")
+print(" ".join(m for m in sys.argv[1:] if m in sys.modules))
+"""
+# What `cost-agent run` does without: argparse (only for the other subcommands and errors), and
+# tempfile with what it pulls in (random, shutil, bz2, lzma): ~1.2 MB of RSS together.
+RUN_UNUSED = ["argparse", "tempfile", "random", "shutil", "bz2", "lzma"]
+
+
+def test_run_path_imports_no_argparse_or_tempfile() -> None:
+    result = subprocess.run([sys.executable, "-c", RUN_CHILD, *RUN_UNUSED],
+                            capture_output=True, text=True, cwd=REPO, check=True, timeout=60)
+    assert result.stdout.split() == []

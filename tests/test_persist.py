@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from agent import persist
 from agent.display import DisplayConfig, DisplayModel, LinkChanged, State
 from agent.messages import SessionCost, decode
 from agent.persist import (
@@ -20,6 +22,8 @@ from agent.persist import (
     encode_snapshot,
     read_boot_id,
     remaining_hold,
+    remove_stale_temps,
+    write_atomic,
 )
 
 HOLD = 120.0
@@ -114,6 +118,30 @@ def test_temp_files_of_an_interrupted_write_are_removed(tmp_path: Path) -> None:
     keeper = SnapshotKeeper(str(tmp_path), HOLD)
     asyncio.run(keeper.restore(MODEL, State(), 0.0, 0.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tmp"]
+
+
+def test_write_atomic_temp_names_are_the_ones_cleaned(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / SNAPSHOT_NAME
+    write_atomic(target, b"one", durable=False)
+    write_atomic(target, b"two", mode=0o600)
+    assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [SNAPSHOT_NAME]
+
+    # A write interrupted by a power cut leaves its temp file: the next start removes it.
+    def cut(*_: object) -> None:
+        raise OSError("power cut")
+
+    leftover = tmp_path / f".{SNAPSHOT_NAME}.{os.getpid()}-0.tmp"
+    leftover.write_bytes(b"{")  # a name taken by an earlier process is skipped (O_EXCL)
+    monkeypatch.setattr(persist, "_TEMP_COUNTER", itertools.count())
+    monkeypatch.setattr(os, "replace", cut)
+    with pytest.raises(OSError, match="power cut"):
+        write_atomic(target, b"three")
+    monkeypatch.undo()
+    assert leftover.read_bytes() == b"{" and target.read_bytes() == b"two"
+    assert remove_stale_temps(str(tmp_path)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [SNAPSHOT_NAME]
 
 
 def test_the_last_requested_snapshot_is_the_one_on_disk(tmp_path: Path) -> None:

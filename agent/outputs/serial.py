@@ -136,8 +136,11 @@ class SerialPort:
         """Raise DeviceLost when the path no longer names the device that is open."""
         path = self.config.device
         try:
-            # A stat can wait on a slow filesystem; the path may be any symlink.
-            st = await asyncio.to_thread(os.stat, path)
+            # Under /dev (devtmpfs, udev's by-id links) a stat never blocks: done inline, as the
+            # idle watch does every second, it saves two thread switches a second. Elsewhere a
+            # stat can wait on a slow filesystem (the path may be any symlink): in a thread.
+            st = (os.stat(path) if path.startswith("/dev/")
+                  else await asyncio.to_thread(os.stat, path))
         except OSError as exc:
             raise DeviceLost(exc.errno or errno.ENODEV, f"device gone ({exc.strerror})",
                              path) from None

@@ -1,0 +1,89 @@
+"""The footprint bench runs against a private broker and reports its figures (limits unasserted).
+
+The limits themselves are for `bench/footprint.py --check` on a quiet machine: here only that every
+figure is produced and plausible, so that a loaded CI machine does not fail the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+from bench.footprint import (
+    LIMITS,
+    Figures,
+    Growth,
+    _length,
+    _mix,
+    failures,
+    publish_packet,
+    table,
+)
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+SCRIPT: Final = ROOT / "bench" / "footprint.py"
+
+
+def _figures(rss_kb: float = 24000.0, start_ms: float = 100.0, cpu: float = 0.1,
+             growth_kb: int = 100) -> Figures:
+    return Figures(loop="auto", bare_start_ms=60.0, bare_rss_kb=20000.0, start_ms=start_ms,
+                   rss_kb=rss_kb, stop_ms=30.0, idle_cpu_pct=cpu,
+                   growth=Growth(20000, 20000 + growth_kb, 1000, 1000), exit_statuses=[0, 0])
+
+
+def test_mqtt_remaining_length_encoding() -> None:
+    assert _length(0) == b"\x00"
+    assert _length(127) == b"\x7f"
+    assert _length(128) == b"\x80\x01"
+    assert _length(16383) == b"\xff\x7f"
+    assert _length(2097152) == b"\x80\x80\x80\x01"
+
+
+def test_publish_packet_layout() -> None:
+    assert publish_packet("a/b", b"42") == b"\x30\x07\x00\x03a/b42"
+
+
+def test_message_mix_is_mostly_heartbeats_with_increasing_ids() -> None:
+    packets = list(_mix(20))
+    beats = [p for p in packets if b"e2m/heartbeat" in p]
+    assert len(beats) == 16
+    assert sum(b"e2m/session_cost" in p for p in packets) == 2
+    assert sum(b"e2m/default_price" in p for p in packets) == 2
+    ids = [int(p.rsplit(b"heartbeat", 1)[1]) for p in beats]
+    assert ids == sorted(ids)
+
+
+def test_limits_and_table() -> None:
+    good = _figures()
+    assert failures(good) == []
+    text = table([good])
+    assert "1.200" in text and "RSS ratio" in text and "+0.10" in text
+    bad = _figures(rss_kb=30000.0, start_ms=200.0, cpu=0.5, growth_kb=2000)
+    problems = failures(bad)
+    assert len(problems) == len(LIMITS), problems
+    lost = _figures()
+    assert lost.growth is not None
+    lost.growth.received = 900
+    assert failures(lost) == ["auto: the agent took 900 of 1000 messages"]
+
+
+def test_quick_run_reports_every_figure() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--runs", "1", "--idle", "2",
+         "--messages", "3000", "--settle", "0.5", "--json", "--source"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("RSS ratio") for line in lines), result.stdout
+    (doc,) = json.loads(lines[-1])
+    assert doc["loop"] == "auto"
+    for key in ("bare_start_ms", "bare_rss_kb", "start_ms", "rss_kb", "stop_ms", "rss_ratio",
+                "start_ratio"):
+        assert doc[key] > 0, key
+    assert doc["idle_cpu_pct"] >= 0
+    assert 0.5 < doc["rss_ratio"] < 5 and doc["start_ratio"] > 0.5
+    assert doc["growth_sent"] == doc["growth_received"] > 0
+    assert abs(doc["growth_mb"]) < 50
