@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__, logs
-from agent.config import Config, ConfigError, load
+from agent.config import Config, ConfigError, load, release_parser
 
 if TYPE_CHECKING:
     import argparse
@@ -105,6 +105,8 @@ def _load(path: str) -> Config:
 
 
 async def _run(config: Config) -> int:
+    # Before the runtime's imports, so that they reuse the parser's memory instead of new pages.
+    release_parser()
     from agent.runtime import Agent
 
     try:

@@ -5,17 +5,21 @@ Time is the monotonic clock passed in by the caller; nothing here reads a clock 
 
 from __future__ import annotations
 
-from typing import Annotated, Final, assert_never
+from typing import TYPE_CHECKING, Annotated, Final, TypeAlias, assert_never
 
 import msgspec
 from msgspec import UNSET, Meta
 
-from agent.evse_messages import EvseId, SessionEvent, SessionInfo
-from agent.livecost import LiveBase, track_idle_since
 from agent.messages import DefaultPrice, MessageContent, SessionCost, TariffMessage
 from agent.money import MoneyFormat
 from agent.render import Renderer, total_value
 from agent.view import Estimate, Screen, View
+
+if TYPE_CHECKING:
+    # Imported where they are used: the EVSE manager API's messages and the exact Fraction
+    # arithmetic are only needed with [[evse]]; a board without one does not carry them.
+    from agent.evse_messages import EvseId, SessionEvent, SessionInfo
+    from agent.livecost import LiveBase
 
 __all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged", "State",
            "Tick", "total_value"]
@@ -61,8 +65,9 @@ class PricingChanged(msgspec.Struct, frozen=True, gc=False):
     estimate: Estimate | None = None
 
 
-Event = (DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick | PricingChanged
-         | SessionEvent | SessionInfo | EvseId)
+# A string alias: the EVSE API's message classes are imported only with [[evse]].
+Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
+                    " | PricingChanged | SessionEvent | SessionInfo | EvseId")
 
 
 class State(msgspec.Struct, frozen=True, gc=False):
@@ -142,15 +147,25 @@ class DisplayModel:
                 return state if state.link_up == event.up else replace(state, link_up=event.up)
             case PricingChanged():
                 return replace(state, preview=event.preview, estimate=event.estimate)
+            case Tick():
+                return self._expire(state, now)
+            case _:
+                return self._evse_event(state, event, now)
+
+    def _evse_event(self, state: State, event: SessionEvent | SessionInfo | EvseId,
+                    now: float) -> State:
+        """An event of the EVSE manager API (only ever sent with [[evse]])."""
+        from agent.evse_messages import EvseId, SessionEvent, SessionInfo
+
+        match event:
             case SessionEvent():
                 return self._session_event(state, event, now)
             case SessionInfo():
                 return self._session_info(state, event, now)
             case EvseId():
-                return state if state.evse_id == event.value else replace(state,
-                                                                          evse_id=event.value)
-            case Tick():
-                return self._expire(state, now)
+                if state.evse_id == event.value:
+                    return state
+                return msgspec.structs.replace(state, evse_id=event.value)
             case _:
                 assert_never(event)
 
@@ -186,6 +201,8 @@ class DisplayModel:
         """Each session_cost restarts the extrapolation from its own total, here and now."""
         if state.live is None or state.evse_session != msg.session_id:
             return None
+        from agent.livecost import LiveBase
+
         return LiveBase.from_session_cost(msg, state.live.charged_energy_wh, now,
                                           self._fallback_code)
 
@@ -233,6 +250,8 @@ class DisplayModel:
     def _session_info(self, state: State, info: SessionInfo, now: float) -> State:
         if state.evse_session is None:
             return state if state.live is None else msgspec.structs.replace(state, **_NO_LIVE)
+        from agent.livecost import LiveBase, track_idle_since
+
         base = state.live_base
         session = state.session
         if base is None and session is not None and session.session_id == state.evse_session:

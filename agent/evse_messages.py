@@ -11,6 +11,7 @@ returns `CLEARED` for it instead of raising.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -154,11 +155,22 @@ class EvseId(msgspec.Struct, frozen=True, gc=False):
 
 EvseMessage = SessionEvent | SessionInfo | EvseId | Heartbeat
 
-_EVENT: Final = msgspec.json.Decoder(SessionEvent)
-_INFO: Final = msgspec.json.Decoder(SessionInfo)
-_STRING: Final = msgspec.json.Decoder(str)
-# msgspec bounds must fit int64, so the uint64 ceiling is checked in decode_evse().
-_HEARTBEAT: Final = msgspec.json.Decoder(_NonNegative)
+
+
+class _Decoders:
+    """One prebuilt decoder per topic, built at the first EVSE message (none without [[evse]])."""
+
+    def __init__(self) -> None:
+        self.event = msgspec.json.Decoder(SessionEvent)
+        self.info = msgspec.json.Decoder(SessionInfo)
+        self.string = msgspec.json.Decoder(str)
+        # msgspec bounds must fit int64, so the uint64 ceiling is checked in decode_evse().
+        self.heartbeat = msgspec.json.Decoder(_NonNegative)
+
+
+@cache
+def _decoders() -> _Decoders:
+    return _Decoders()
 
 
 def decode_evse(topic: str, payload: bytes) -> EvseMessage | Cleared:
@@ -170,14 +182,15 @@ def decode_evse(topic: str, payload: bytes) -> EvseMessage | Cleared:
         raise DecodeError(topic, "unknown topic")
     if not payload:
         return CLEARED
+    decoders = _decoders()
     try:
         if topic == "session_event":
-            return _EVENT.decode(payload)
+            return decoders.event.decode(payload)
         if topic == "session_info":
-            return _INFO.decode(payload)
+            return decoders.info.decode(payload)
         if topic == "evse_id":
-            return EvseId(_STRING.decode(payload))
-        beat = _HEARTBEAT.decode(payload)
+            return EvseId(decoders.string.decode(payload))
+        beat = decoders.heartbeat.decode(payload)
         if beat > HEARTBEAT_MAX:
             raise DecodeError(topic, "Expected `int` <= 2**64-1")
         return Heartbeat(beat)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from agent.config import Config
 from agent.display import Event
-from agent.evse_messages import EVSE_TOPICS, EvseId, SessionEvent, SessionInfo, decode_evse
 from agent.messages import (
     TOPICS,
     Cleared,
@@ -21,9 +21,11 @@ from agent.messages import (
     decode,
 )
 from agent.panel import Panel
-from agent.routing import Router
 from agent.status import Counters
 from agent.supervise import ApiWatch
+
+if TYPE_CHECKING:
+    from agent.routing import Router
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,14 @@ class Inbox:
         self.routes: dict[str, Handler] = {
             base + "e2m/" + name: self._session_cost_api(name) for name in TOPICS}
         evse_panels = [p for p in panels if p.evse is not None]
-        self.router = Router([p.evse.module_id for p in evse_panels if p.evse]) if (
-            evse_panels) else None
+        self.router: Router | None = None
+        if evse_panels:
+            from agent.routing import Router
+
+            self.router = Router([p.evse.module_id for p in evse_panels if p.evse])
         self.evse_counters: dict[str, Counters] = {}
+        if evse_panels:
+            from agent.evse_messages import EVSE_TOPICS  # only with [[evse]]
         for panel in evse_panels:
             assert panel.evse is not None
             module = panel.evse.module_id
@@ -108,6 +115,8 @@ class Inbox:
             self._deliver(panel, msg, now)
 
     def _evse_api(self, panel: Panel, name: str) -> Handler:
+        from agent.evse_messages import EvseId, SessionEvent, SessionInfo, decode_evse
+
         assert panel.evse is not None
         module = panel.evse.module_id
         counters = self.evse_counters[module]

@@ -10,7 +10,6 @@ import msgspec
 from msgspec import UNSET
 
 from agent.currencies import minor_unit
-from agent.livecost import live_total, phase_of, round_half_up
 from agent.messages import (
     ChargingPriceComponent,
     Currency,
@@ -97,6 +96,8 @@ class Renderer:
         base, info, at = state.live_base, state.live, state.live_at
         if not self.config.live_estimate or base is None or info is None or at is None:
             return None
+        from agent.livecost import live_total, phase_of, round_half_up  # only with [[evse]]
+
         amount = live_total(base, info.charged_energy_wh, at, phase_of(info.state),
                             state.idle_since)
         if amount is None:
