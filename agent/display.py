@@ -220,7 +220,7 @@ class DisplayModel:
         # IdToken, or no identifier at all (OCPP 1.6 SetUserPrice timeout fallback): a driver
         # just authorized. Over a running session it is another driver's: shown for the hold.
         until = now + self.config.tariff_hold_s
-        if state.running:
+        if state.running or state.session is None:  # nothing of a session to end
             return replace(state, tariff=msg, tariff_until=until)
         # Otherwise it opens the tariff screen and ends the receipt of the previous session.
         return replace(state, tariff=msg, tariff_until=until, **_NO_SESSION)
