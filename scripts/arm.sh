@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# The project as ARM code on this x86 machine: an arm64 (or armhf) Debian userland with the
+# project and its runtime and dev dependencies as ARM wheels, run under qemu-user.
+#
+#   scripts/arm.sh setup          build or refresh the userland (idempotent; cached)
+#   scripts/arm.sh run CMD...     run CMD (sh syntax) in it, in the repo (mounted at /src)
+#   scripts/arm.sh test           setup, the pytest suite, bench/decode.py --check and
+#                                 bench/footprint.py there, figures next to the native ones
+#   ARCH=armhf scripts/arm.sh ... the same for 32-bit ARM (armv7)
+#
+# Everything comes from apt and pip by package name: qemu-user-static, binfmt-support,
+# mmdebstrap and arch-test on the host; the userland from Debian (bookworm, the same Python
+# 3.11); wheels from PyPI for the ARM platform. Wheels PyPI lacks for the platform (msgspec and
+# gpiod on armv7) are built from their sdists inside the userland, with its compiler, as a
+# board's image build does. Output and caches: build/arm/ (git-ignored).
+#
+# How ARM code runs: binfmt_misc (registered here when needed) makes the kernel start
+# qemu-<arch>-static for ARM binaries, and commands run in a chroot of the userland, so every
+# child process (mosquitto, sh, python) is ARM code too. Without binfmt_misc the fallback is
+# `qemu-<arch>-static -L ROOTFS`, which emulates only the first program: enough for a benchmark,
+# not for the suite (the script says which mode it uses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+
+ARCH=${ARCH:-arm64}
+BUILD=${ARM_BUILD:-$REPO/build/arm}
+SUITE=bookworm
+case "$ARCH" in
+    arm64) QEMU_ARCH=aarch64; PLATFORM_ARCH=aarch64 ;;
+    armhf) QEMU_ARCH=arm; PLATFORM_ARCH=armv7l ;;
+    *) echo "arm.sh: ARCH must be arm64 or armhf, not '$ARCH'" >&2; exit 2 ;;
+esac
+ROOTFS=$BUILD/rootfs-$ARCH
+CACHE=$BUILD/cache
+DEBS=$CACHE/debs-$ARCH
+WHEELS=$CACHE/wheels-$ARCH
+SDISTS=$CACHE/sdists
+RESULTS=$BUILD/results-$ARCH
+GUEST_VENV=/opt/venv
+# What the suite needs in the userland besides Python: the broker, the tools of the deployment
+# tests (systemd-analyze, shellcheck, start-stop-daemon from dpkg) and a POSIX userland.
+PACKAGES="base-files base-passwd bash dash coreutils diffutils findutils grep sed gzip tar
+util-linux procps dpkg libc-bin ca-certificates python3 python3-venv mosquitto shellcheck systemd"
+if [ "$ARCH" = armhf ]; then
+    PACKAGES="$PACKAGES gcc libc6-dev python3-dev"  # to build the wheels PyPI lacks
+fi
+# Not built from source under emulation (uvloop bundles libuv: far too slow to build on
+# qemu); the agent and the suite run without it (asyncio's loop).
+SKIP_BUILD=${ARM_SKIP_BUILD:-uvloop}
+
+log() { printf 'arm.sh[%s]: %s\n' "$ARCH" "$*" >&2; }
+now() { date +%s; }
+
+# ------------------------------------------------------------------------- host tools
+
+apt_updated=0
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$apt_updated" = 0 ]; then
+        apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+host_tools() {
+    local missing=()
+    command -v "qemu-$QEMU_ARCH-static" >/dev/null || missing+=(qemu-user-static)
+    command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+    command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    command -v arch-test >/dev/null || missing+=(arch-test)
+    command -v unshare >/dev/null || missing+=(util-linux)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || { log "need root to install ${missing[*]}"; exit 1; }
+        log "installing ${missing[*]} (apt-get)"
+        apt_install "${missing[@]}"
+    fi
+}
+
+# chroot (binfmt_misc) or qemu-user (-L): which one this machine allows
+MODE=""
+binfmt() {
+    local dir=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-$QEMU_ARCH.conf
+    [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null || true
+    if [ ! -e "$dir/qemu-$QEMU_ARCH" ] && [ -w "$dir/register" ] && [ -r "$conf" ]; then
+        grep -v '^#' "$conf" >"$dir/register" 2>/dev/null || true
+    fi
+    if [ -e "$dir/qemu-$QEMU_ARCH" ] && grep -qx enabled "$dir/qemu-$QEMU_ARCH"; then
+        MODE=chroot
+        log "ARM code runs through binfmt_misc (qemu-$QEMU_ARCH-static) in a chroot"
+    else
+        MODE=qemu-user
+        log "binfmt_misc not available: qemu-$QEMU_ARCH-static -L (first program only)"
+    fi
+}
+
+mirror() {
+    # the host's own Debian mirror (apt sources), unless DEBIAN_MIRROR is set
+    if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+    local uri
+    uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1 || true)
+    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $2 !~ /security/ && $2 ~ /^http/ {print $2; exit}' \
+        /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$uri" ] || { log "no Debian mirror in the apt sources: set DEBIAN_MIRROR"; exit 1; }
+    echo "$uri"
+}
+
+# ---------------------------------------------------------------------------- userland
+
+rootfs() {
+    local stamp=$ROOTFS/.cost-agent-rootfs want
+    want=$(echo "$SUITE $PACKAGES" | tr -s ' \n' ' ')
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return
+    fi
+    log "building the $ARCH userland ($SUITE) with mmdebstrap"
+    rm -rf "$ROOTFS"
+    mkdir -p "$DEBS" "$BUILD"
+    # --variant=extract: unpack only (no maintainer scripts, a few seconds); the .debs are kept
+    # in $DEBS for the next build.
+    # shellcheck disable=SC2016  # "$1" is for the hook's shell
+    mmdebstrap --variant=extract --arch="$ARCH" --include="$(echo "$PACKAGES" | tr -s ' \n' ',')" \
+        --skip=download/empty --skip=cleanup/apt \
+        --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
+        --setup-hook="sync-in $DEBS /var/cache/apt/archives/" \
+        "$SUITE" "$ROOTFS" "$(mirror)" </dev/null >"$BUILD/mmdebstrap-$ARCH.log" 2>&1 || {
+            tail -n 20 "$BUILD/mmdebstrap-$ARCH.log" >&2; exit 1; }
+    find "$ROOTFS/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec mv -f {} "$DEBS/" \;
+    rm -rf "$ROOTFS"/var/lib/apt/lists/*
+    # what maintainer scripts would have done, as far as the suite cares
+    [ -e "$ROOTFS/bin/sh" ] || ln -s dash "$ROOTFS/bin/sh"
+    [ -e "$ROOTFS/etc/passwd" ] || cp "$ROOTFS/usr/share/base-passwd/passwd.master" "$ROOTFS/etc/passwd"
+    [ -e "$ROOTFS/etc/group" ] || cp "$ROOTFS/usr/share/base-passwd/group.master" "$ROOTFS/etc/group"
+    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n' >"$ROOTFS/etc/hosts"
+    mkdir -p "$ROOTFS/src" "$ROOTFS/cache" "$ROOTFS/usr/libexec/qemu-binfmt"
+    # the interpreter at the path binfmt names, in case it was registered without F (fix-binary)
+    cp "$(command -v "qemu-$QEMU_ARCH-static")" "$ROOTFS/usr/bin/"
+    ln -sf "../../bin/qemu-$QEMU_ARCH-static" "$ROOTFS/usr/libexec/qemu-binfmt/$QEMU_ARCH-binfmt-P"
+    guest /sbin/ldconfig
+    echo "$want" >"$stamp"
+}
+
+# Run a command line (sh syntax) in the userland, in /src (the repo), with a private mount
+# namespace: the mounts vanish with the command, whatever happens to it.
+guest() {
+    local cmd="$*"
+    cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
+    if [ "$MODE" = chroot ]; then
+        # shellcheck disable=SC2016  # expanded by the inner shell
+        unshare --mount --propagation private -- /bin/sh -c '
+            set -e
+            R=$1 REPO=$2 CACHE=$3; shift 3
+            mount --rbind /dev "$R/dev"
+            mount -t proc proc "$R/proc"
+            mount -t sysfs sysfs "$R/sys"
+            mount -t tmpfs tmpfs "$R/tmp"
+            mount -t tmpfs tmpfs "$R/run"
+            mount --bind "$REPO" "$R/src"
+            mount --bind "$CACHE" "$R/cache"
+            exec chroot "$R" /usr/bin/env -i PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+                HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" \
+                PYTHONPYCACHEPREFIX=/root/.cache/pycache /bin/sh -c "cd /src && $1"
+        ' sh "$ROOTFS" "$REPO" "$CACHE" "$cmd"
+    else
+        # -L: only the first program is ARM code; run python directly
+        (cd "$REPO" && env QEMU_LD_PREFIX="$ROOTFS" PYTHONPATH="$REPO" \
+            "qemu-$QEMU_ARCH-static" -L "$ROOTFS" "$ROOTFS/usr/bin/python3" -c \
+            'import subprocess, sys; sys.exit(subprocess.call(sys.argv[1], shell=True))' "$cmd")
+    fi
+}
+
+requirements() {
+    python3 - <<'EOF'
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+for req in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    print(req)
+EOF
+}
+
+# has_wheel NAME [VERSION]: a wheel of that distribution is in the cache
+has_wheel() {
+    local stem
+    stem=$(echo "$1" | tr 'A-Z-' 'a-z_')
+    compgen -G "$WHEELS/$stem-${2:-*}-*.whl" >/dev/null
+}
+
+req_name() { local name=${1%%[<>=!~ ;[]*}; echo "$name"; }
+
+wheels() {
+    local stamp=$WHEELS/.cost-agent-wheels want reqs req name missing=() platforms=()
+    reqs=$(requirements)
+    want=$(printf '%s\n%s' "$reqs" "$SKIP_BUILD")
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return
+    fi
+    mkdir -p "$WHEELS" "$SDISTS"
+    for tag in manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_31 manylinux_2_34 \
+            manylinux_2_35 manylinux_2_36; do
+        platforms+=(--platform "${tag}_$PLATFORM_ARCH")
+    done
+    log "downloading $PLATFORM_ARCH wheels (pip download --only-binary=:all:)"
+    python3 -m pip download -q --disable-pip-version-check -d "$WHEELS" setuptools wheel
+    while read -r req; do
+        [ -n "$req" ] || continue
+        if ! python3 -m pip download -q --disable-pip-version-check --only-binary=:all: \
+                "${platforms[@]}" --python-version 3.11 --implementation cp -d "$WHEELS" \
+                "$req" >/dev/null 2>&1; then
+            missing+=("$req")
+        fi
+    done <<<"$reqs"
+    for req in "${missing[@]}"; do
+        name=$(req_name "$req")
+        if echo " $SKIP_BUILD " | grep -q " $name "; then
+            log "no $PLATFORM_ARCH wheel of $name on PyPI; not built here (ARM_SKIP_BUILD)"
+            continue
+        fi
+        log "no $PLATFORM_ARCH wheel of $name on PyPI: building it from the sdist in the userland"
+        # its own dependencies as wheels first, then the sdist itself
+        python3 -m pip download -q --disable-pip-version-check --only-binary=:all: \
+            "${platforms[@]}" --python-version 3.11 --implementation cp -d "$WHEELS" \
+            "$req" --no-deps >/dev/null 2>&1 ||
+            python3 -m pip download -q --disable-pip-version-check --no-binary=:all: --no-deps \
+                -d "$SDISTS" "$req"
+    done
+    echo "$want" >"$stamp"
+}
+
+venv() {
+    local stamp=$ROOTFS$GUEST_VENV/.cost-agent-venv want sdist reqs name install=()
+    want=$(cat "$WHEELS/.cost-agent-wheels" pyproject.toml)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return
+    fi
+    log "installing the project and its dependencies into $GUEST_VENV (pip, in the userland)"
+    local pip="python -m pip install -q --disable-pip-version-check --no-index"
+    guest "[ -x $GUEST_VENV/bin/python ] || python3 -m venv $GUEST_VENV"
+    guest "$pip --find-links /cache/${WHEELS##*/} setuptools wheel"
+    # wheels missing on PyPI for this platform: build them from the sdists (cached)
+    for sdist in "$SDISTS"/*.tar.gz; do
+        [ -e "$sdist" ] || continue
+        name=$(basename "$sdist" .tar.gz)
+        if has_wheel "${name%-*}" "${name##*-}"; then
+            continue
+        fi
+        log "building $name for $PLATFORM_ARCH (gcc under emulation; cached in ${WHEELS#"$REPO"/})"
+        local t0; t0=$(now)
+        guest "python -m pip wheel -q --disable-pip-version-check --no-index --no-deps \
+            --no-build-isolation --find-links /cache/${WHEELS##*/} -w /cache/${WHEELS##*/} \
+            /cache/sdists/$(basename "$sdist")"
+        log "built $name in $(( $(now) - t0 )) s"
+    done
+    guest "$pip --no-build-isolation --find-links /cache/${WHEELS##*/} --no-deps -e /src"
+    reqs=$(requirements)
+    while read -r req; do
+        name=$(req_name "$req")
+        if echo " $SKIP_BUILD " | grep -q " $name " && ! has_wheel "$name" ""; then
+            log "$name: not installed (no $PLATFORM_ARCH wheel; ARM_SKIP_BUILD)"
+            continue
+        fi
+        install+=("'$req'")
+    done <<<"$reqs"
+    guest "$pip --find-links /cache/${WHEELS##*/} ${install[*]}"
+    echo "$want" >"$stamp"
+}
+
+setup() {
+    local t0; t0=$(now)
+    host_tools
+    binfmt
+    rootfs
+    wheels
+    venv
+    log "userland ready in $(( $(now) - t0 )) s: ${ROOTFS#"$REPO"/}"
+}
+
+# ---------------------------------------------------------------------------------- test
+
+session_cost_ratios() {
+    # decode/full ratios of session_cost from decode.py --json output
+    python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+row = next(r for r in doc["rows"] if r["name"] == "session_cost")
+x = row["ratio_vs_json"]
+print(f"{x[\"decode\"]:.2f}x / {x[\"full\"]:.2f}x (json.loads {row[\"ns\"][\"json\"] / 1000:.1f} us)")
+' "$1" 2>/dev/null || echo "n/a"
+}
+
+test_all() {
+    local t0 t_setup t_suite t_bench status=0 native_decode=n/a native_fp=n/a
+    t0=$(now)
+    setup
+    t_setup=$(( $(now) - t0 ))
+    mkdir -p "$RESULTS"
+    [ "$MODE" = chroot ] || { log "the suite needs binfmt_misc (chroot mode); cannot run it"; exit 1; }
+
+    # native figures from this same run, for the table
+    if [ -x .venv/bin/python ]; then
+        .venv/bin/python bench/decode.py --check --json >"$RESULTS/decode-native.json" || true
+        .venv/bin/python bench/footprint.py --runs 3 --guest-rss >"$RESULTS/footprint-native.txt" || true
+        native_decode=$(session_cost_ratios "$RESULTS/decode-native.json")
+        native_fp=$(grep -m1 '^run 2' "$RESULTS/footprint-native.txt" || true)
+    fi
+
+    t0=$(now)
+    log "the pytest suite as $ARCH code"
+    guest "python -m pytest -p no:cacheprovider -rs ${PYTEST_ARGS:-}" | tee "$RESULTS/pytest.txt" ||
+        status=1
+    t_suite=$(( $(now) - t0 ))
+
+    t0=$(now)
+    log "bench/decode.py --check as $ARCH code"
+    guest "python bench/decode.py --check --json" >"$RESULTS/decode.json" || status=1
+    guest "python bench/footprint.py --runs 3 --guest-rss" | tee "$RESULTS/footprint.txt" ||
+        status=1
+    t_bench=$(( $(now) - t0 ))
+
+    echo
+    echo "== $ARCH (qemu-$QEMU_ARCH-static, $MODE) vs native x86_64, same run =="
+    printf '%-34s %s\n' "setup (userland, wheels, venv)" "${t_setup} s"
+    printf '%-34s %s\n' "pytest suite" "${t_suite} s: $(grep -E '[0-9]+ (passed|failed)' \
+        "$RESULTS/pytest.txt" | tail -n1)"
+    printf '%-34s %s\n' "decode + footprint benches" "${t_bench} s"
+    printf '%-34s %s\n' "session_cost decode/full vs json (native)" "$native_decode"
+    printf '%-34s %s\n' "session_cost decode/full vs json ($ARCH)" \
+        "$(session_cost_ratios "$RESULTS/decode.json") (limits 0.6x / 1.2x)"
+    printf '%-34s %s\n' "footprint (native)" "$native_fp"
+    printf '%-34s %s\n' "footprint ($ARCH)" "$(grep -m1 '^run 2' "$RESULTS/footprint.txt" || true)"
+    echo "(footprint under qemu: 'idle RSS' is the qemu process, emulator included; 'guest RSS'"
+    echo " is the agent's own mappings, see bench/guest_rss.py)"
+    return "$status"
+}
+
+case "${1:-}" in
+    setup) setup ;;
+    run) shift; setup >&2; guest "$@" ;;
+    test) test_all ;;
+    *) echo "usage: [ARCH=arm64|armhf] $0 setup | run CMD... | test" >&2; exit 2 ;;
+esac
