@@ -182,6 +182,18 @@ for req in project["dependencies"] + project["optional-dependencies"]["dev"]:
 EOF
 }
 
+# build_requires SDIST: its [build-system] requires, one a line
+build_requires() {
+    python3 - "$1" <<'EOF2'
+import sys, tarfile, tomllib
+with tarfile.open(sys.argv[1]) as tar:
+    member = next(m for m in tar.getmembers() if m.name.count("/") == 1
+                  and m.name.endswith("/pyproject.toml"))
+    doc = tomllib.load(tar.extractfile(member))
+print("\n".join(doc.get("build-system", {}).get("requires", ["setuptools", "wheel"])))
+EOF2
+}
+
 # has_wheel NAME [VERSION]: a wheel of that distribution is in the cache
 has_wheel() {
     local stem
@@ -227,6 +239,15 @@ wheels() {
             python3 -m pip download -q --disable-pip-version-check --no-binary=:all: --no-deps \
                 -d "$SDISTS" "$req"
     done
+    # the build requirements of those sdists (setuptools, setuptools-scm...), for pip's
+    # isolated build in the userland with --no-index
+    for sdist in "$SDISTS"/*.tar.gz; do
+        [ -e "$sdist" ] || continue
+        build_requires "$sdist" | while read -r req; do
+            python3 -m pip download -q --disable-pip-version-check --only-binary=:all: \
+                "${platforms[@]}" --python-version 3.11 --implementation cp -d "$WHEELS" "$req"
+        done
+    done
     echo "$want" >"$stamp"
 }
 
@@ -239,7 +260,7 @@ venv() {
     log "installing the project and its dependencies into $GUEST_VENV (pip, in the userland)"
     local pip="python -m pip install -q --disable-pip-version-check --no-index"
     guest "[ -x $GUEST_VENV/bin/python ] || python3 -m venv $GUEST_VENV"
-    guest "$pip --find-links /cache/${WHEELS##*/} setuptools wheel"
+    guest "$pip --upgrade --find-links /cache/${WHEELS##*/} setuptools wheel"
     # wheels missing on PyPI for this platform: build them from the sdists (cached)
     for sdist in "$SDISTS"/*.tar.gz; do
         [ -e "$sdist" ] || continue
@@ -250,7 +271,7 @@ venv() {
         log "building $name for $PLATFORM_ARCH (gcc under emulation; cached in ${WHEELS#"$REPO"/})"
         local t0; t0=$(now)
         guest "python -m pip wheel -q --disable-pip-version-check --no-index --no-deps \
-            --no-build-isolation --find-links /cache/${WHEELS##*/} -w /cache/${WHEELS##*/} \
+            --find-links /cache/${WHEELS##*/} -w /cache/${WHEELS##*/} \
             /cache/sdists/$(basename "$sdist")"
         log "built $name in $(( $(now) - t0 )) s"
     done

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = [ROOT / "scripts" / "arm.sh", ROOT / "scripts" / "boot.sh",
-           ROOT / "scripts" / "boot" / "check.sh", ROOT / ".ci" / "run"]
+           ROOT / "scripts" / "boot" / "check.sh", ROOT / "scripts" / "boot" / "busybox-check.sh",
+           ROOT / "scripts" / "boot" / "busybox-rcS", ROOT / ".ci" / "run"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -26,8 +27,9 @@ def test_shellcheck_clean(script: Path) -> None:
 
 
 def test_boot_checks_are_documented() -> None:
-    checks = set(re.findall(r"^\s*check (\w+) ", (ROOT / "scripts/boot/check.sh").read_text(),
-                            re.M))
+    checks = {name for script in ("check.sh", "busybox-check.sh")
+              for name in re.findall(r"^\s*check (\w+) ",
+                                     (ROOT / "scripts/boot" / script).read_text(), re.M)}
     checks |= {f"stop_{m}" for m in re.findall(r"stop_test \S+ \S+ \S+ (\w+)",
                                                 (ROOT / "scripts/boot/check.sh").read_text())}
     documented = set(re.findall(r"^\| `(\w+)` \|", (ROOT / "docs/arm.md").read_text(), re.M))
