@@ -151,7 +151,11 @@ rootfs() {
 # namespace: the mounts vanish with the command, whatever happens to it.
 guest() {
     local cmd="$*"
+    # the host's resolver and trust store, as a chroot shares them (this machine reaches PyPI
+    # through a TLS proxy whose CA only the host's bundle has: the suite's pip download needs it)
     cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
+    [ ! -s /etc/ssl/certs/ca-certificates.crt ] || [ ! -d "$ROOTFS/etc/ssl/certs" ] ||
+        cp -L /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
     if [ "$MODE" = chroot ]; then
         # shellcheck disable=SC2016  # expanded by the inner shell
         unshare --mount --propagation private -- /bin/sh -c '
@@ -374,7 +378,8 @@ test_all() {
 
     t0=$(now)
     log "the pytest suite as $ARCH code"
-    guest "python -m pytest -p no:cacheprovider -rs ${PYTEST_ARGS:-}" | tee "$RESULTS/pytest.txt" ||
+    # per-test timeout x5: a safety net against hangs, and emulated code is several times slower
+    guest "python -m pytest -p no:cacheprovider -rs --timeout=600 ${PYTEST_ARGS:-}" | tee "$RESULTS/pytest.txt" ||
         status=1
     t_suite=$(( $(now) - t0 ))
 

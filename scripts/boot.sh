@@ -21,8 +21,10 @@ DEBS=$CACHE/debs-arm64-image
 WHEELS=$CACHE/wheels-arm64
 BASE=$BUILD/rootfs
 IMAGE=$BUILD/root.img
+BUSYBOX_IMAGE=$BUILD/root-busybox.img
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
 BUSYBOX_TIMEOUT=${BUSYBOX_TIMEOUT:-400}
+BOOTS=${BOOTS:-systemd busybox}  # which boots `test` runs
 SUITE=bookworm
 PACKAGES="systemd systemd-sysv dbus linux-image-arm64 initramfs-tools mosquitto mosquitto-clients
 python3 python3-venv util-linux procps busybox"
@@ -148,6 +150,9 @@ project_layer() {
     # the test harness: EVerest stand-in, the fault instance, the checks
     install -D -m 0755 scripts/boot/check.sh "$BASE/usr/lib/cost-agent-test/check.sh"
     install -m 0644 tests/fault_entry.py "$BASE/usr/lib/cost-agent-test/fault_entry.py"
+    printf '#!/bin/sh\nexec /opt/cost-agent/bin/python /usr/lib/cost-agent-test/fault_entry.py "$@"\n' \
+        >"$BASE/usr/lib/cost-agent-test/fault-agent"
+    chmod 0755 "$BASE/usr/lib/cost-agent-test/fault-agent"
     install -m 0644 scripts/boot/everest-sim.service scripts/boot/cost-agent-boot-check.service \
         "$BASE/etc/systemd/system/"
     # the second boot, with BusyBox as init: inittab (systemd ignores it), rcS, checks and
@@ -174,6 +179,9 @@ project_layer() {
     size_mb=$(( $(du -sm "$BASE" | cut -f1) + 512 ))
     rm -f "$IMAGE"
     mkfs.ext4 -q -F -L root -d "$BASE" "$IMAGE" "${size_mb}M"
+    # the BusyBox boot gets its own copy: what systemd leaves in /var (DynamicUser's
+    # /var/lib/private) is not what a BusyBox image has
+    cp --sparse=always "$IMAGE" "$BUSYBOX_IMAGE"
     phase "image: mkfs.ext4 -d (${size_mb} MiB)" "$(( $(now) - t0 )) s"
 }
 
@@ -280,10 +288,18 @@ test_boot() {
     phase "host tools (apt)" "$(( $(now) - t0 )) s"
     base_image
     project_layer
-    boot systemd "$BOOT_TIMEOUT" || status=1
-    # the same image with BusyBox as init and systemd/S95cost-agent
-    boot busybox "$BUSYBOX_TIMEOUT" "init=/usr/lib/cost-agent-test/bb/init" || status=1
-    report "$BUILD/results-systemd.txt" "$BUILD/results-busybox.txt" || status=1
+    local results=()
+    if [[ " $BOOTS " == *" systemd "* ]]; then
+        boot systemd "$BOOT_TIMEOUT" || status=1
+        results+=("$BUILD/results-systemd.txt")
+    fi
+    if [[ " $BOOTS " == *" busybox "* ]]; then
+        # the same image with BusyBox as init and systemd/S95cost-agent
+        IMAGE=$BUSYBOX_IMAGE boot busybox "$BUSYBOX_TIMEOUT" \
+            "init=/usr/lib/cost-agent-test/bb/init" || status=1
+        results+=("$BUILD/results-busybox.txt")
+    fi
+    report "${results[@]}" || status=1
     return "$status"
 }
 
