@@ -47,7 +47,8 @@ timeout 20 mosquitto_sub -h 127.0.0.1 -v -t "$TOPIC" >/run/bb-sub.txt 2>&1 &
 sub=$!
 wait_for 10 grep -q true /run/bb-sub.txt
 apid=$(agent_pid)
-# the agent's own exit, apart from the script's polling and the supervisor shell
+# when the agent is gone, apart from the script's own polling (this includes the script's
+# SIGTERM to the supervisor and its trap passing it on: shell steps, slow under TCG)
 ( while kill -0 "$apid" 2>/dev/null; do sleep 0.05; done; uptime_s >/run/bb-agent-gone ) &
 s0=$(uptime_s)
 out=$("$INIT" stop 2>&1)
@@ -59,8 +60,8 @@ kill "$sub" 2>/dev/null
 got=$(grep -c ' false$' /run/bb-sub.txt)
 "$INIT" status >/dev/null
 code=$?
-check bb_stop "$([ -z "$(agent_pid)" ] && [ "$code" = 3 ] && ! grep -q KILL "$LOG" && awk -v s="$agent_secs" 'BEGIN { exit !(s <= 1.0) }' && echo 0 || echo 1)" \
-    "'$out': agent gone $agent_secs s after the stop (limit 1 s), the script returned after $secs s, status exit $code; 'false' published $got x (what stop_check_on_exit asks is checked under systemd)"
+check bb_stop "$([ -z "$(agent_pid)" ] && [ "$code" = 3 ] && ! grep -q KILL "$LOG" && awk -v s="$agent_secs" 'BEGIN { exit !(s <= 2.0) }' && echo 0 || echo 1)" \
+    "'$out': agent gone $agent_secs s after the stop (limit 2 s: script, supervisor and a polling shell under TCG; the agent's own 1 s is checked under systemd), the script returned after $secs s, status exit $code; 'false' published $got x (what stop_check_on_exit asks is checked under systemd)"
 
 # a task crash (tests/fault_entry.py) exits 1: the supervisor restarts it
 t0=$(uptime_s)
