@@ -2,7 +2,8 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench footprint clean
+.PHONY: setup demo test lint bench footprint clean test-arm test-boot
+ARCH ?= arm64
 
 setup:
 	@sh scripts/setup.sh
@@ -30,3 +31,11 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The suite and the benches as ARM code under qemu-user (ARCH=arm64|armhf); see docs/arm.md.
+test-arm: setup
+	ARCH=$(ARCH) bash scripts/arm.sh test
+
+# An arm64 Debian image booted by systemd in qemu-system-aarch64, with the agent's unit.
+test-boot: setup
+	bash scripts/boot.sh test

@@ -16,6 +16,10 @@ PYTHONDONTWRITEBYTECODE would make every start compile it from source): `--sourc
 `--check` exits 1 when a limit of issue 10 is exceeded (RSS 1.30x, start 2.0x, idle CPU 0.2 %,
 growth 1 MB). Each measurement is a function taking the command to start, so other ways of
 running the agent (another loop, an emulator) only need another command.
+
+`--guest-rss` (for qemu-user, where VmRSS includes the emulator): starts the agent `--runs`
+times and prints, per run, its idle RSS, the RSS of the agent's own mappings (method:
+bench/guest_rss.py) and SIGTERM to exit, as `run N: ...` lines (scripts/arm.sh reads them).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.dev.broker import Mosquitto  # noqa: E402
-from bench import payloads  # noqa: E402
+from bench import guest_rss, payloads  # noqa: E402
 
 MODULE_ID = "session_cost_consumer"
 BASE = f"everest_api/1/{MODULE_ID}/{MODULE_ID}/"
@@ -482,6 +486,29 @@ def failures(figures: Figures) -> list[str]:
     return out
 
 
+def guest_rss_runs(runs: int, settle: float) -> int:
+    """Start the agent `runs` times; print idle RSS, guest RSS and SIGTERM-to-exit of each."""
+    print(f"guest RSS: {'under qemu-user' if guest_rss.under_qemu_user() else 'native'}")
+    with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
+        config = agent_config(Path(tmp), broker.port)
+        for run in range(runs):
+            maps = Path(tmp) / f"maps.{run}"
+            command = [sys.executable, str(REPO / "bench" / "guest_rss.py"), "launch",
+                       "--maps-out", str(maps), "--after", str(settle), "--", "-m", "agent",
+                       "run", "--config", str(config)]
+            proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, cwd=REPO)
+            time.sleep(settle)
+            guest = guest_rss.measure(proc.pid, maps)
+            rss = rss_kb(proc.pid)
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=10)
+            print(f"run {run}: idle RSS {rss / 1024:.1f} MiB, guest RSS {guest / 1024:.1f} MiB, "
+                  f"SIGTERM to exit {(time.monotonic() - start) * 1000:.0f} ms, "
+                  f"exit status {code}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table (and JSON with --json); with --check, 1 when a limit is exceeded."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -501,7 +528,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--source", action="store_true",
                         help="do not byte-compile the agent first (start compiles it each time)")
+    parser.add_argument("--guest-rss", action="store_true",
+                        help="per run: idle RSS, the agent's own mappings' RSS (qemu-user), stop")
     args = parser.parse_args(argv)
+    if args.guest_rss:
+        return guest_rss_runs(args.runs, args.settle)
     # A SIGTERM (CI timeout) unwinds, so the agent, the feeders and mosquitto are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
