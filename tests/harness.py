@@ -15,6 +15,11 @@ from gmqtt import Client
 
 from agent.dev.simulator import Simulator
 
+# Set by scripts/arm.sh: the suite runs as ARM code under qemu-user, several times slower than
+# a board. Requirements stated in wall time (stop within 1 s, reconnect inside EVerest's 5 s) are
+# for the board and the native run; under emulation their tests keep every other assertion.
+EMULATED = os.environ.get("COST_AGENT_EXPECT_QEMU_USER") == "1"
+
 MODULE_ID = "cost_test"
 BASE = f"everest_api/1/session_cost_consumer/{MODULE_ID}/"
 REPO = Path(__file__).resolve().parent.parent

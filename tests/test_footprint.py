@@ -22,6 +22,7 @@ from bench.footprint import (
     publish_packet,
     table,
 )
+from tests.harness import EMULATED
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 SCRIPT: Final = ROOT / "bench" / "footprint.py"
@@ -74,7 +75,7 @@ def test_quick_run_reports_every_figure() -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--runs", "1", "--idle", "2",
          "--messages", "3000", "--settle", "0.5", "--json", "--source"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        cwd=ROOT, capture_output=True, text=True, timeout=600 if EMULATED else 120, check=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith("RSS ratio") for line in lines), result.stdout

@@ -17,7 +17,7 @@ import pytest
 from agent.dev.broker import Mosquitto
 from agent.dev.pty import PtyTap
 from agent.outputs.registry import ENTRY_POINT_GROUP
-from tests.harness import Everest, agent_config, read_json, wait_until
+from tests.harness import EMULATED, Everest, agent_config, read_json, wait_until
 from tests.procs import FAULT_ENTRY, Agent, NotifySocket
 
 PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
@@ -284,7 +284,7 @@ path = "{tmp_path}/display.json"
             tap.close()
     elapsed = asyncio.run(scenario())
     print(f"SIGTERM to exit with pricing, exec and serial in flight: {elapsed:.3f} s")
-    assert elapsed < 1.0
+    assert elapsed < (1.0 if not EMULATED else 5.0)  # see tests/harness.py
     log = agent.log()
     assert "Traceback" not in log and "failed" not in log
 
