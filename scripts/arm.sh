@@ -39,9 +39,10 @@ SDISTS=$CACHE/sdists
 RESULTS=$BUILD/results-$ARCH
 GUEST_VENV=/opt/venv
 # What the suite needs in the userland besides Python: the broker, the tools of the deployment
-# tests (systemd-analyze, shellcheck, start-stop-daemon from dpkg) and a POSIX userland.
+# tests (systemd-analyze, shellcheck, start-stop-daemon from dpkg, zbarimg) and a POSIX userland.
 PACKAGES="base-files base-passwd bash dash coreutils diffutils findutils grep sed gzip tar
-util-linux procps dpkg libc-bin ca-certificates python3 python3-venv mosquitto shellcheck systemd"
+util-linux procps dpkg libc-bin ca-certificates python3 python3-venv mosquitto shellcheck systemd
+zbar-tools"
 if [ "$ARCH" = armhf ]; then
     PACKAGES="$PACKAGES gcc libc6-dev python3-dev"  # to build the wheels PyPI lacks
 fi

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import re
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,15 +297,7 @@ GMQTT_NOISE = ("[MqttPackageHandler]", "[CONNECTION", "[CONNACK", "Traceback", "
 @pytest.fixture
 def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A mosquitto that lets in only `agent` with the password `right`."""
-    passwords = tmp_path / "mosquitto.passwd"
-    passwords.touch(mode=0o600)
-    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "agent", "right"], check=True,
-                   capture_output=True, timeout=30)
-    broker = Mosquitto()
-    # `user root`: as root, mosquitto would drop to a user who cannot read the test's files.
-    broker.conf.write_text(broker.conf.read_text().replace(
-        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}\nuser root"))
-    with broker:
+    with Mosquitto().require_passwords(tmp_path, {"agent": "right"}) as broker:
         yield broker
 
 

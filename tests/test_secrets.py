@@ -4,7 +4,6 @@ process's /proc/PID/cmdline and environ: the real agent, on every error path we 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,15 +54,8 @@ def api() -> Iterator[str]:
 @pytest.fixture
 def auth_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A mosquitto that lets in only `agent`/PASSWORD and `everest`/EVEREST_PASSWORD."""
-    passwords = tmp_path / "mosquitto.passwd"
-    passwords.touch(mode=0o600)
-    for user, password in (("agent", PASSWORD), ("everest", EVEREST_PASSWORD)):
-        subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True,
-                       capture_output=True, timeout=30)
-    broker = Mosquitto()
-    # `user root`: as root, mosquitto would drop to a user who cannot read the test's files.
-    broker.conf.write_text(broker.conf.read_text().replace(
-        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}\nuser root"))
+    broker = Mosquitto().require_passwords(tmp_path, {"agent": PASSWORD,
+                                                      "everest": EVEREST_PASSWORD})
     with broker:
         yield broker
 

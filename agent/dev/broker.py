@@ -44,6 +44,19 @@ class Mosquitto:
                              "persistence false\nlog_dest stderr\nlog_type error\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def require_passwords(self, directory: Path, users: dict[str, str]) -> Mosquitto:
+        """Let in only these users (name: password); call before start()."""
+        passwords = directory / "mosquitto.passwd"
+        passwords.touch(mode=0o600)
+        for user, password in users.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password],
+                           check=True, capture_output=True, timeout=30)
+        # `user root`: as root, mosquitto would drop to a user who cannot read the file.
+        self.conf.write_text(self.conf.read_text().replace(
+            "allow_anonymous true",
+            f"allow_anonymous false\npassword_file {passwords}\nuser root"))
+        return self
+
     def start(self, timeout: float = 10.0) -> Mosquitto:
         """Start the broker and wait until it accepts connections."""
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
