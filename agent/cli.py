@@ -96,9 +96,9 @@ def _run_args(argv: list[str]) -> tuple[str, str] | None:
     return (level, config) if seen_run and config is not None else None
 
 
-def _load(path: str) -> Config:
+def _load(path: str, preflight: bool = True) -> Config:
     try:
-        return load(path)
+        return load(path, preflight=preflight)
     except ConfigError as exc:
         print(f"cost-agent: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -121,7 +121,9 @@ async def _run(config: Config) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from agent.dev.simulator import simulate
 
-    config = _load(args.config) if args.config else Config()
+    # Only the broker and the module id are read: the agent's files and directories are the
+    # agent's business (the simulator may run as another user).
+    config = _load(args.config, preflight=False) if args.config else Config()
     host = args.host or config.mqtt.host
     port = args.port or config.mqtt.port
     module_id = args.module_id or config.everest.module_id

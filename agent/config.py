@@ -206,16 +206,22 @@ def _check_evses(evses: list[EvseConfig], outputs: list[OutputConfig]) -> None:
             raise ConfigError(f"config key output[{i}].evse: no [[evse]] with id {output.evse}")
 
 
-def load(path: str | Path) -> Config:
-    """Read and validate a config file; raises ConfigError."""
+def load(path: str | Path, *, preflight: bool = True) -> Config:
+    """Read and validate a config file; raises ConfigError.
+
+    `preflight` also checks what the keys point at (TLS and secret files, directories,
+    optional dependencies): for running the agent. A tool that only reads the broker settings
+    (the simulator) skips it; it may run as another user than the agent.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     config = parse(text)
-    from agent import preflight  # imports config: checks what the validated keys point at
+    if preflight:
+        from agent import preflight as checks  # imports config: checks what keys point at
 
-    preflight.check(config)
+        checks.check(config)
     return config
 
 

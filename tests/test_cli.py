@@ -105,3 +105,19 @@ def test_log_level_with_price_and_check_config(tmp_path: Path) -> None:
 def test_run_command_line_without_argparse(argv: list[str],
                                            parsed: tuple[str, str] | None) -> None:
     assert _run_args(argv) == parsed
+
+
+def test_simulate_reads_only_the_broker_settings_of_an_agent_config(tmp_path: Path) -> None:
+    # The simulator may run as another user than the agent (the boot test's DynamicUser): the
+    # agent's directories are not its business, so they are not checked.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[mqtt]\nport = 1\n[state]\ndir = "{blocker}/state"\n')
+    check = subprocess.run([sys.executable, "-m", "agent", "check-config", str(config)],
+                           capture_output=True, text=True, cwd=REPO, timeout=30, check=False)
+    assert check.returncode == 2 and "state.dir" in check.stderr
+    sim = subprocess.run([sys.executable, "-m", "agent", "simulate", "--config", str(config),
+                          "--step", "0.05"], capture_output=True, text=True, cwd=REPO,
+                         timeout=60, check=False)
+    assert sim.returncode != 2 and "state.dir" not in sim.stderr
