@@ -25,6 +25,12 @@ def _run_loop(main: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:
+        have_uvloop = False
+    else:
+        have_uvloop = True
+    # Outside the except block: run inside it, every later traceback would carry a chained
+    # "ImportError: uvloop" as its context.
+    if not have_uvloop:
         return asyncio.run(main)
     return int(uvloop.run(main))
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -343,3 +346,19 @@ dir = ""
     assert len(lines) == 1 and refused.search(lines[0]), log
     for noise in GMQTT_NOISE:
         assert noise not in log, noise
+
+
+def test_a_failure_without_uvloop_has_no_chained_import_error(tmp_path: Path) -> None:
+    # On armv7 boards uvloop is usually absent: the loop must not start inside the except block
+    # of its import, or every traceback carries "ImportError: uvloop" as its context.
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "uvloop.py").write_text("raise ImportError('uvloop is not installed')\n")
+    config = agent_config(tmp_path, 1, heartbeat_timeout_s=0)
+    result = subprocess.run([sys.executable, str(FAULT_ENTRY), "run", "--config", str(config)],
+                            env={**os.environ, "PYTHONPATH": str(shadow),
+                                 "COST_AGENT_FAULT_AFTER_S": "1"},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("Traceback") == 1
+    assert "uvloop" not in result.stderr
