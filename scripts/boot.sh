@@ -59,16 +59,8 @@ host_tools() {
     [ -e "$dir/qemu-aarch64" ] || grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf >"$dir/register"
 }
 
-mirror() {
-    if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
-    local uri
-    uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1 || true)
-    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $2 !~ /security/ && $2 ~ /^http/ {print $2; exit}' \
-        /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$uri" ] || { log "no Debian mirror in the apt sources: set DEBIAN_MIRROR"; exit 1; }
-    echo "$uri"
-}
+# shellcheck disable=SC1091  # scripts/debian.sh: mirror()
+. scripts/debian.sh
 
 # in_image CMD: run CMD (sh syntax) in the image tree, /proc mounted, mounts private
 in_image() {

@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = [ROOT / "scripts" / "arm.sh", ROOT / "scripts" / "boot.sh",
+           ROOT / "scripts" / "debian.sh",
            ROOT / "scripts" / "boot" / "check.sh", ROOT / "scripts" / "boot" / "busybox-check.sh",
            ROOT / "scripts" / "boot" / "busybox-rcS", ROOT / ".ci" / "run"]
 
