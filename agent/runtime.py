@@ -292,21 +292,19 @@ class Agent:
     def status_document(self) -> dict[str, object]:
         """What the status file holds."""
         now = self.loop.time()
-        self.counters.communication_checks_sent = self.session_api.checks_sent
         first = self.panels[0]
         evses = {}
         for panel in self.panels:
             if panel.evse is None or panel.watch is None:
                 continue
             counters = self.inbox.evse_counters[panel.evse.module_id]
-            counters.communication_checks_sent = panel.watch.checks_sent
             evses[str(panel.evse.id)] = counters.snapshot(
-                now, panel.watch.tracker, module_id=panel.evse.module_id,
+                now, panel.watch, module_id=panel.evse.module_id,
                 link="up" if self.link_up(panel) else "down",
                 screen=panel.view.screen if panel.view else None,
                 late_session_costs=panel.state.late_results)
         return self.counters.snapshot(
-            now, self.session_api.tracker,
+            now, self.session_api,
             link="up" if self.link_up() else "down", broker=self.link.stats,
             screen=first.view.screen if first.view else None,
             outputs={w.name: w.stats for w in self.workers},

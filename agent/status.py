@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from agent.heartbeat import HeartbeatTracker
 from agent.logs import truncate
 from agent.messages import TOPICS
+
+if TYPE_CHECKING:
+    from agent.supervise import ApiWatch
 
 log = logging.getLogger("agent.messages")
 
@@ -59,7 +61,6 @@ class Counters:
         # Zero-byte payloads: a retained message was cleared (counted, never rejected).
         self.cleared: dict[str, int] = dict.fromkeys(topics, 0)
         self.last_rejection: Rejection | None = None
-        self.communication_checks_sent = 0
         self._log_after: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
@@ -78,14 +79,15 @@ class Counters:
                     suffix)
         self._log_after[topic] = now + REJECTION_LOG_INTERVAL_S
 
-    def snapshot(self, now: float, hb: HeartbeatTracker, **extra: Any) -> dict[str, Any]:
-        """The status document (JSON-ready)."""
+    def snapshot(self, now: float, watch: ApiWatch, **extra: Any) -> dict[str, Any]:
+        """The status document (JSON-ready), with the module's heartbeats and checks sent."""
+        hb = watch.tracker
         doc: dict[str, Any] = {
             "received": dict(self.received),
             "rejected": dict(self.rejected),
             "cleared": dict(self.cleared),
             "last_rejection": self.last_rejection,
-            "communication_checks_sent": self.communication_checks_sent,
+            "communication_checks_sent": watch.checks_sent,
             "heartbeat": {"received": hb.received, "last_id": hb.last_id, "missed": hb.missed,
                           "restarts": hb.restarts, "wraps": hb.wraps},
             "uptime_s": round(now - self.started, 3),
