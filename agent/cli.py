@@ -8,8 +8,9 @@ import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from agent import __version__, logs
-from agent.config import Config, ConfigError, load, release_parser
+from agent import __version__
+from agent.process import logs
+from agent.settings.config import Config, ConfigError, load, release_parser
 
 if TYPE_CHECKING:
     import argparse
@@ -113,7 +114,7 @@ def _load(path: str, preflight: bool = True) -> Config:
 async def _run(config: Config) -> int:
     # Before the runtime's imports, so that they reuse the parser's memory instead of new pages.
     release_parser()
-    from agent.runtime import Agent
+    from agent.process.runtime import Agent
 
     try:
         agent = Agent(config)

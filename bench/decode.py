@@ -28,9 +28,9 @@ from typing import Any, Final
 if __package__ in (None, ""):  # run as a script: make `agent` and `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.display import DisplayConfig, DisplayModel, State
-from agent.messages import Cleared, DefaultPrice, Heartbeat, decode
-from agent.view import encode_view
+from agent.everest.session_cost import Cleared, DefaultPrice, Heartbeat, decode
+from agent.model.display import DisplayConfig, DisplayModel, State
+from agent.model.view import encode_view
 from bench import payloads
 
 COLUMNS: Final = ("decode", "full", "json", "pydantic")

@@ -349,7 +349,7 @@ class Growth:
         return (self.after_kb - self.before_kb) * 1024 / 1e6
 
 
-# Below the agent's queue of messages not yet taken (agent.mqtt.QUEUE_LIMIT, 4096): a burst
+# Below the agent's queue of messages not yet taken (agent.process.mqtt.QUEUE_LIMIT, 4096): a burst
 # larger than that may be dropped by design when the agent is slower than the broker.
 FLOOD_BATCH = 3000
 # The status file of the growth run is written this often: how the bench knows what was taken.

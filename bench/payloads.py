@@ -2,7 +2,7 @@
 
 Shapes follow everest-core's JSON codec (optional fields omitted, never null) and the AsyncAPI
 schemas in session_cost_API.yaml / display_message_API.yaml / auth_consumer_API.yaml. Tests reuse
-them, so every payload here must decode with `agent.messages.decode`.
+them, so every payload here must decode with `agent.everest.session_cost.decode`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Pydantic v2 models equivalent to agent.messages, for the benchmark's comparison column only.
+"""Pydantic v2 models equivalent to agent.everest.session_cost, for the benchmark's comparison
+column only.
 
 Same fields, enums and bounds as the msgspec Structs; unknown fields are ignored and values are
 validated strictly (no "1" -> 1 coercion). One difference: pydantic has no UNSET, so optional
@@ -12,13 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.currencies import CurrencyCode
-from agent.messages import (
+from agent.everest.session_cost import (
     CostCategory,
     IdentifierType,
     MessageFormat,
     SessionStatus,
 )
+from agent.model.currencies import CurrencyCode
 
 # The agent no longer decodes id_tag; the comparison model keeps the full schema.
 IdTokenType = Literal[

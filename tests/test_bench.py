@@ -11,9 +11,16 @@ from typing import Final
 import msgspec
 import pytest
 
-from agent.display import DisplayConfig, DisplayModel, State
-from agent.messages import Cleared, DefaultPrice, Heartbeat, SessionCost, TariffMessage, decode
-from agent.view import encode_view
+from agent.everest.session_cost import (
+    Cleared,
+    DefaultPrice,
+    Heartbeat,
+    SessionCost,
+    TariffMessage,
+    decode,
+)
+from agent.model.display import DisplayConfig, DisplayModel, State
+from agent.model.view import encode_view
 from bench import payloads
 from bench.decode import CHECK_CASE, COLUMNS, TABLE_HEADER, Row, as_json, check, table
 

@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from agent.config import Config, MqttConfig, StateConfig, StatusConfig
-from agent.mqtt import Connection
-from agent.runtime import Agent
+from agent.process.mqtt import Connection
+from agent.process.runtime import Agent
+from agent.settings.config import Config, MqttConfig, StateConfig, StatusConfig
 
 
 async def _cancel_as_it_wakes(body: Callable[[], Coroutine[Any, Any, None]],

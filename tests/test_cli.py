@@ -62,7 +62,8 @@ def run_briefly(tmp_path: Path, *argv: str) -> str:
 
 
 def test_log_level_before_or_after_the_subcommand(tmp_path: Path) -> None:
-    assert " INFO agent.runtime: running:" in run_briefly(tmp_path, "run", "--config", "CONFIG")
+    running = run_briefly(tmp_path, "run", "--config", "CONFIG")
+    assert " INFO agent.process.runtime: running:" in running
     for argv in (["--log-level", "error", "run", "--config", "CONFIG"],
                  ["run", "--config", "CONFIG", "--log-level", "error"],
                  ["--log-level=debug", "run", "--log-level=error", "--config", "CONFIG"]):

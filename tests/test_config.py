@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, load, parse
 from agent.outputs.file import FileConfig
+from agent.settings.config import ConfigError, load, parse
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -21,9 +21,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from agent.config import StateConfig, StatusConfig
 from agent.outputs.file import FileConfig
-from agent.sdnotify import Notifier
+from agent.process.sdnotify import Notifier
+from agent.settings.config import StateConfig, StatusConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "systemd"
@@ -283,7 +283,10 @@ MDWE_CHILD = textwrap.dedent(r"""
     import asyncio, decimal, json, ssl, tomllib, html.parser, urllib.request, termios
     import importlib.metadata, unicodedata
     import msgspec, gmqtt
-    from agent import cli, config, mqtt, display, workers
+    from agent import cli
+    from agent.settings import config
+    from agent.process import mqtt, workers
+    from agent.model import display
     ssl.create_default_context()
     async def main() -> bytes:
         await asyncio.sleep(0)

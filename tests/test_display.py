@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from agent.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
-from agent.messages import DecodeError, decode
-from agent.money import MoneyFormat
-from agent.view import View, encode_view
+from agent.everest.session_cost import DecodeError, decode
+from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.money import MoneyFormat
+from agent.model.view import View, encode_view
 
 MODEL = DisplayModel(DisplayConfig(languages=["de", "en"], tariff_hold_s=60, finished_hold_s=120))
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from agent.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
-from agent.evse_messages import decode_evse
-from agent.messages import decode
-from agent.view import View
+from agent.everest.evse_manager import decode_evse
+from agent.everest.session_cost import decode
+from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.view import View
 
 CONFIG = DisplayConfig(finished_hold_s=120, final_cost_wait_s=60)
 MODEL = DisplayModel(CONFIG, evse=2)

@@ -10,15 +10,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from agent.config import Config
-from agent.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
-from agent.inbox import Inbox
-from agent.messages import DefaultPrice, SessionCost, TariffMessage, decode
-from agent.panel import Panel
-from agent.persist import SnapshotKeeper
-from agent.status import Counters
-from agent.supervise import ApiWatch
-from agent.view import Screen
+from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage, decode
+from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.view import Screen
+from agent.process.inbox import Inbox
+from agent.process.panel import Panel
+from agent.process.persist import SnapshotKeeper
+from agent.process.status import Counters
+from agent.process.supervise import ApiWatch
+from agent.settings.config import Config
 
 CONFIG = Config()
 BASE = CONFIG.everest.base()

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from agent.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
-from agent.messages import CLEARED, DecodeError, SessionCost, decode
-from agent.view import encode_view
+from agent.everest.session_cost import CLEARED, DecodeError, SessionCost, decode
+from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.view import encode_view
 
 MODEL = DisplayModel(DisplayConfig(tariff_hold_s=60, finished_hold_s=120))
 UP, DOWN = LinkChanged(up=True), LinkChanged(up=False)
@@ -260,7 +260,7 @@ def test_timeout_off_by_default() -> None:
 @pytest.mark.parametrize("topic", ["session_cost", "tariff_message", "session_event"])
 def test_a_rejected_payload_that_can_hold_a_token_is_not_quoted(
         topic: str, caplog: pytest.LogCaptureFixture) -> None:
-    from agent.status import Counters
+    from agent.process.status import Counters
 
     counters = Counters(0.0, (topic,))
     payload = everest({"id_tag": {"id_token": {"value": "04E1A2B3C4D5", "type": "ISO14443"}},
@@ -273,7 +273,7 @@ def test_a_rejected_payload_that_can_hold_a_token_is_not_quoted(
 
 
 def test_other_rejected_payloads_are_quoted(caplog: pytest.LogCaptureFixture) -> None:
-    from agent.status import Counters
+    from agent.process.status import Counters
 
     counters = Counters(0.0)
     with caplog.at_level("WARNING"):

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.config import MqttConfig
 from agent.dev.broker import Mosquitto
-from agent.mqtt import Connection
+from agent.process.mqtt import Connection
+from agent.settings.config import MqttConfig
 from tests.harness import BASE, MODULE_ID, AgentProcess, Everest, read_json, wait_until
 
 EVSE_BASE = "everest_api/1/evse_manager_consumer/{}/"

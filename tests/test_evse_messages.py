@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from msgspec import UNSET
 
-from agent.evse_messages import (
+from agent.everest.evse_manager import (
     EVSE_TOPICS,
     EvseId,
     EvseStateEnum,
@@ -21,7 +21,7 @@ from agent.evse_messages import (
     decode_evse,
     wh,
 )
-from agent.messages import CLEARED, DecodeError, Heartbeat
+from agent.everest.session_cost import CLEARED, DecodeError, Heartbeat
 
 TOKEN = (b'{"authorization_type":"RFID","id_token":{"type":"ISO14443","value":"04A1B2C3"},'
          b'"request_id":7,"prevalidated":false}')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.heartbeat import WRAP, WRAP32, HeartbeatTracker
+from agent.model.heartbeat import WRAP, WRAP32, HeartbeatTracker
 
 
 @pytest.mark.parametrize(("ids", "missed", "restarts", "last"), [

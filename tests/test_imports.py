@@ -10,10 +10,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import sys
-from agent.config import load
-from agent.runtime import Agent
-from agent.text import choose
-from agent.messages import MessageContent
+from agent.settings.config import load
+from agent.process.runtime import Agent
+from agent.model.text import choose
+from agent.everest.session_cost import MessageContent
 load(sys.argv[1])
 print(choose([MessageContent(content="plain text")], ("en",)).text)
 print(" ".join(m for m in sys.argv[2:] if m in sys.modules))
@@ -35,7 +35,7 @@ RUN_CHILD = """
 import sys
 from agent import cli
 from agent.outputs import file
-from agent.runtime import Agent
+from agent.process.runtime import Agent
 assert cli._run_args(["--log-level", "debug", "run", "--config=x.toml"]) == ("debug", "x.toml")
 print(" ".join(m for m in sys.argv[1:] if m in sys.modules))
 """

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from msgspec import UNSET
 
-from agent.evse_messages import EvseStateEnum
-from agent.livecost import (
+from agent.everest.evse_manager import EvseStateEnum
+from agent.everest.session_cost import SessionCost, decode
+from agent.model.livecost import (
     LiveBase,
     Phase,
     live_total,
@@ -22,7 +23,6 @@ from agent.livecost import (
     round_half_up,
     track_idle_since,
 )
-from agent.messages import SessionCost, decode
 
 T0_AT = 1000.0  # monotonic seconds when the session_cost arrived
 

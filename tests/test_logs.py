@@ -1,4 +1,4 @@
-"""agent.logs.setup(): journald priority prefixes under systemd, timestamps otherwise.
+"""agent.process.logs.setup(): journald priority prefixes under systemd, timestamps otherwise.
 
 Each case runs a child Python whose stderr is a real file, so the
 JOURNAL_STREAM check (stderr's st_dev:st_ino) sees what it would under systemd.
@@ -30,7 +30,7 @@ elif mode == "other":
     os.environ["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino + 1}"
 else:
     os.environ.pop("JOURNAL_STREAM", None)
-from agent import logs
+from agent.process import logs
 logs.setup("debug")
 log = logging.getLogger("cost-agent.test")
 log.debug("dbg")
@@ -84,7 +84,7 @@ def test_plain_stderr_gives_timestamped_lines(mode: str, tmp_path: Path) -> None
 # Logs far more than a pipe holds while nobody reads the pipe, then reports on stdout.
 STALL_CHILD = r"""
 import logging, sys
-from agent import logs
+from agent.process import logs
 logs.setup("info")
 log = logging.getLogger("agent.test")
 for i in range(20000):
@@ -118,7 +118,7 @@ def test_stalled_stderr_never_blocks_and_drops_are_counted() -> None:
     records = [line for line in lines if " agent.test: " in line]
     assert 0 < len(records) <= 20001 - dropped  # 20000 records and the exception
     assert all(TIMESTAMP.match(line) for line in lines), lines[:3]
-    assert any(f"agent.logs: {n} log records dropped" in err for n in range(1, dropped + 1))
+    assert any(f"agent.process.logs: {n} log records dropped" in err for n in range(1, dropped + 1))
     folded = [line for line in lines if "folded" in line]
     if folded:  # the traceback may have been dropped too; when written it is one line
         assert "Traceback" in folded[0] and "first | second" in folded[0]
@@ -126,7 +126,7 @@ def test_stalled_stderr_never_blocks_and_drops_are_counted() -> None:
 
 def test_exception_is_one_line(tmp_path: Path) -> None:
     err = tmp_path / "stderr.txt"
-    code = ("import logging\nfrom agent import logs\nlogs.setup('info')\n"
+    code = ("import logging\nfrom agent.process import logs\nlogs.setup('info')\n"
             "try:\n    1 / 0\nexcept ZeroDivisionError:\n"
             "    logging.getLogger('agent.x').exception('failed\\nbadly')\n")
     env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}

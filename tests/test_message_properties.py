@@ -1,4 +1,4 @@
-"""Property tests of agent.messages.decode against the AsyncAPI schemas.
+"""Property tests of agent.everest.session_cost.decode against the AsyncAPI schemas.
 
 - Any instance valid against the schema (session_cost_API.yaml, display_message_API.yaml,
   auth_consumer_API.yaml, session_cost_consumer_API.yaml) decodes, and key values survive.
@@ -28,9 +28,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from msgspec import UNSET
 
-from agent.currencies import CODES
-from agent.display import DisplayConfig, DisplayModel, LinkChanged, State, Tick, total_value
-from agent.messages import (
+from agent.everest.session_cost import (
     HEARTBEAT_MAX,
     TOPICS,
     Cleared,
@@ -46,7 +44,9 @@ from agent.messages import (
     TariffMessage,
     decode,
 )
-from agent.view import View, encode_view
+from agent.model.currencies import CODES
+from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State, Tick, total_value
+from agent.model.view import View, encode_view
 
 PROPS: Final = settings(
     max_examples=200,

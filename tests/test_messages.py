@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from msgspec import UNSET
 
-from agent.messages import (
+from agent.everest.session_cost import (
     DecodeError,
     DefaultPrice,
     Heartbeat,

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from agent.currencies import CODES, minor_unit
-from agent.money import MoneyFormat, format_amount, format_decimal, format_unit_price, rescale
+from agent.model.currencies import CODES, minor_unit
+from agent.model.money import MoneyFormat, format_amount, format_decimal, format_unit_price, rescale
 
 TOTALS = [
     (1005, 3, "EUR", "1.01 EUR"),      # half-up, not banker's rounding

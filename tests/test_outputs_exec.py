@@ -11,9 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from agent.model.view import Total, View, encode_view
 from agent.outputs import exec as exec_output
 from agent.outputs.exec import ExecConfig, ExecFailed
-from agent.view import Total, View, encode_view
 
 VIEW = View(screen="charging", link="up", session_id="s-1", status="Running",
             total=Total(1234, 2, "EUR", "12,34 €"), message="Merci ! Bonne route")
@@ -189,7 +189,7 @@ def test_defaults_and_module_interface() -> None:
 def test_failing_hook_backs_off_exponentially(tmp_path: Path) -> None:
     """Through the output worker: 0.1 s doubling up to retry_max_s (30 s for exec by default),
     so a hook that always fails runs about 6 times in 4 s, not 2.4 times a second."""
-    from agent.workers import OutputWorker
+    from agent.process.workers import OutputWorker
 
     runs = tmp_path / "runs"
     config = cfg(argv=[script(tmp_path, f"echo run >> {runs}\necho broken >&2\nexit 1\n")])

@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from agent.model.view import Total, View
 from agent.outputs import gpio
 from agent.outputs.gpio import GpioConfig, GpioOutput, conditions
 from agent.outputs.gpio_backend import CONSUMER, open_gpiod
-from agent.view import Total, View
 
 
 class FakeLines:

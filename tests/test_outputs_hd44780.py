@@ -15,12 +15,12 @@ from typing import Any, Literal
 import msgspec
 import pytest
 
-from agent.config import ConfigError, parse
-from agent.outputs.hd44780 import Hd44780Config, Hd44780Output
-from agent.outputs.hd44780_bus import DEFAULT_PINS, PinMap, pcf8574_chunks
-from agent.outputs.hd44780_encode import GEOMETRIES, Hd44780Encoder, screen_rows
-from agent.outputs.hd44780_io import I2C_SLAVE
-from agent.view import Total, View
+from agent.model.view import Total, View
+from agent.outputs.hd44780.bus import DEFAULT_PINS, PinMap, pcf8574_chunks
+from agent.outputs.hd44780.device import I2C_SLAVE
+from agent.outputs.hd44780.driver import Hd44780Config, Hd44780Output
+from agent.outputs.hd44780.encode import GEOMETRIES, Hd44780Encoder, screen_rows
+from agent.settings.config import ConfigError, parse
 from tests.hd44780_model import (
     EURO_ART,
     Clock,
@@ -401,7 +401,7 @@ def test_good_configs_parse() -> None:
 
 def test_gpiod_is_imported_only_for_a_gpio_display() -> None:
     code = ("import sys, asyncio\n"
-            "from agent.config import parse\n"
+            "from agent.settings.config import parse\n"
             "from agent.outputs.registry import load_kind\n"
             "cfg = parse('[[output]]\\ntype = \"hd44780\"\\n').output[0]\n"
             "load_kind('hd44780').create(cfg)\n"

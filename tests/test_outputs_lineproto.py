@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.model.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
 from agent.outputs.lineproto import (
     FIELDS,
     LineRenderer,
@@ -14,7 +15,6 @@ from agent.outputs.lineproto import (
     layout,
     transliterate,
 )
-from agent.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
 
 FULL = View(
     screen="charging", link="up", session_id="s-1", status="Running",

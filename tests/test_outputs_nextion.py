@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.model.view import Total, View
 from agent.outputs.nextion import NextionEncoder, check_fields, check_pages, escape
-from agent.view import Total, View
 
 FF = b"\xff\xff\xff"
 

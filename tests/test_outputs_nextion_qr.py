@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.config import parse
+from agent.model.view import Total, View
 from agent.outputs.nextion import NextionEncoder
 from agent.outputs.serial import SerialConfig
-from agent.view import Total, View
+from agent.settings.config import parse
 
 FF = b"\xff\xff\xff"
 URL = "https://receipts.example.com/r/8F3A2C?lang=de&sig=" + "a1" * 75  # 200 characters

@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from agent.model.view import View, encode_view
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import ENTRY_POINT_GROUP, UnknownOutput, load_kind
-from agent.view import View, encode_view
 
 PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
 

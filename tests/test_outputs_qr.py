@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.model.view import Total, View
 from agent.outputs import qrblock
 from agent.outputs.console import ConsoleConfig, ConsoleOutput, render
-from agent.view import Total, View
 
 ZBARIMG = shutil.which("zbarimg")
 needs_zbar = pytest.mark.skipif(

@@ -15,9 +15,9 @@ import msgspec
 import pytest
 
 from agent.dev.pty import PtyTap
+from agent.model.view import Total, View
 from agent.outputs import serial
 from agent.outputs.serial import SerialConfig, SerialOutput
-from agent.view import Total, View
 
 FF = b"\xff\xff\xff"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from agent import persist
-from agent.display import DisplayConfig, DisplayModel, LinkChanged, State
-from agent.messages import SessionCost, decode
-from agent.persist import (
+from agent.everest.session_cost import SessionCost, decode
+from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State
+from agent.process import persist
+from agent.process.persist import (
     SNAPSHOT_NAME,
     Receipt,
     Snapshot,
@@ -167,7 +167,7 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from agent import persist
+    from agent.process import persist
 
     real = persist._write_private
 
@@ -200,7 +200,7 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
 
 
 def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> None:
-    from agent.evse_messages import EvseId, SessionEvent
+    from agent.everest.evse_manager import EvseId, SessionEvent
 
     model = DisplayModel(DisplayConfig(), evse=1)
     started = msgspec.json.decode(

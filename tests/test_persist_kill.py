@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 from agent.dev.broker import Mosquitto
-from agent.persist import SNAPSHOT_NAME, load_snapshot
+from agent.process.persist import SNAPSHOT_NAME, load_snapshot
 from tests.harness import Everest, agent_config, wait_until
 from tests.procs import Agent
 

@@ -13,8 +13,8 @@ import msgspec
 import pytest
 
 from agent.dev.broker import Mosquitto
-from agent.messages import SessionCost, decode
-from agent.money import DEFAULT_FORMAT
+from agent.everest.session_cost import SessionCost, decode
+from agent.model.money import DEFAULT_FORMAT
 from agent.pricing.preview import estimate, preview_lines, session_usage
 from agent.pricing.structure import load_rate
 from tests.harness import AgentProcess, Everest, agent_config, cost, read_json, wait_until

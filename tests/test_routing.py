@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agent.evse_messages import SessionEvent, decode_evse
-from agent.messages import SessionCost, TariffMessage, decode
-from agent.routing import Router
+from agent.everest.evse_manager import SessionEvent, decode_evse
+from agent.everest.session_cost import SessionCost, TariffMessage, decode
+from agent.model.routing import Router
 
 M1, M2, M3 = "evse_manager_consumer_1", "evse_manager_consumer_2", "evse_manager_consumer_3"
 

@@ -53,7 +53,7 @@ def test_task_failure_exits_1_with_one_folded_log_line_and_starves_the_watchdog(
     assert len(failures) == 1, log
     line = failures[0]
     # One line: the task's name, the traceback folded in, the exception at its end.
-    assert " ERROR agent.runtime: task clock failed; stopping the agent" in line
+    assert " ERROR agent.process.runtime: task clock failed; stopping the agent" in line
     assert "Traceback (most recent call last): | " in line
     assert "fault_entry.py" in line and "_clock" in line
     assert line.endswith("RuntimeError: injected fault in the clock loop")
@@ -91,7 +91,7 @@ def test_clean_sigterm_exits_0_and_says_stopping(broker: Mosquitto, tmp_path: Pa
     assert "STOPPING=1" in notify.fields
     assert not [f for f in notify.fields if f.startswith("STATUS=failed")]
     log = agent.log()
-    assert "INFO agent.runtime: stopped" in log
+    assert "INFO agent.process.runtime: stopped" in log
     assert "failed" not in log and "Traceback" not in log
 
 
@@ -339,7 +339,7 @@ dir = ""
     asyncio.run(scenario())
     log = agent.log()
     refused = re.compile(
-        rf" WARNING agent\.runtime: broker 127\.0\.0\.1:{password_broker.port}: "
+        rf" WARNING agent\.process\.runtime: broker 127\.0\.0\.1:{password_broker.port}: "
         r"(not authorised \(CONNACK 5\)|bad user name or password \(CONNACK 4\)); "
         r"retrying in \d+\.\d s$")
     lines = [line for line in log.splitlines() if "CONNACK" in line]

@@ -18,9 +18,9 @@ from gmqtt.mqtt.constants import MQTTv311
 from agent.dev.broker import Mosquitto
 from agent.dev.simulator import Simulator
 from agent.dev.station import power_w, station_schedule
-from agent.evse_messages import SessionEvent, SessionInfo, decode_evse
-from agent.messages import Cleared, Heartbeat, SessionCost, decode
-from agent.routing import Router
+from agent.everest.evse_manager import SessionEvent, SessionInfo, decode_evse
+from agent.everest.session_cost import Cleared, Heartbeat, SessionCost, decode
+from agent.model.routing import Router
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "site7/"

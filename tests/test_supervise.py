@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from agent.supervise import ApiWatch, ReconnectPacer
+from agent.process.supervise import ApiWatch, ReconnectPacer
 
 
 def _attempts(pacer: ReconnectPacer, down_at: float, until: float) -> list[float]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.messages import MessageContent
-from agent.text import choose, html_to_text, preferences
+from agent.everest.session_cost import MessageContent
+from agent.model.text import choose, html_to_text, preferences
 
 
 def _m(content: str, language: str | None = None, fmt: str | None = None) -> MessageContent:

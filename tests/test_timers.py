@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.timers import wait_event
+from agent.process.timers import wait_event
 
 
 def test_set_before_timeout_and_timeout() -> None:

@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.model.view import View
 from agent.outputs.file import FileConfig, FileOutput
-from agent.view import View
-from agent.workers import OutputWorker
+from agent.process.workers import OutputWorker
 
 
 def view(message: str) -> View:

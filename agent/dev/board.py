@@ -7,10 +7,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from agent.model.view import View
 from agent.outputs.console import render
 from agent.outputs.qrblock import draw
-from agent.panel import Panel
-from agent.view import View
+from agent.process.panel import Panel
 
 GAP = "   "
 PRINT_EVERY_S = 1.0

@@ -9,11 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agent.config import Config, parse
 from agent.dev.broker import Mosquitto
 from agent.dev.pty import PtyTap
 from agent.dev.simulator import Simulator
-from agent.runtime import Agent
+from agent.process.runtime import Agent
+from agent.settings.config import Config, parse
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import asyncio
 import itertools
 import random
 
-from agent.config import MqttConfig
 from agent.dev.broker import Mosquitto
-from agent.mqtt import Connection, MqttError
+from agent.process.mqtt import Connection, MqttError
+from agent.settings.config import MqttConfig
 
 RETRY_S = 0.02
 

@@ -13,13 +13,13 @@ import logging
 import tempfile
 from datetime import UTC, datetime
 
-from agent.config import Config, parse
 from agent.dev.board import board, show
 from agent.dev.broker import Mosquitto
 from agent.dev.simulator import Simulator
 from agent.dev.station import play_station, station_schedule
-from agent.runtime import Agent
-from agent.view import View
+from agent.model.view import View
+from agent.process.runtime import Agent
+from agent.settings.config import Config, parse
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Protocol
 import msgspec
 from msgspec import Meta
 
-from agent.view import View
+from agent.model.view import View
 
 
 class OutputConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True,

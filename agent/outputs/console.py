@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
+from agent.model.view import View, energy_kwh_text, power_kw_text
 from agent.outputs.base import OutputConfig
 from agent.outputs.lineproto import layout
 from agent.outputs.qrblock import Colors, draw
-from agent.view import View, energy_kwh_text, power_kw_text
 
 _TITLES = {"price": "PRICE", "tariff": "YOUR TARIFF", "charging": "CHARGING", "idle": "IDLE",
            "finished": "THANK YOU", "unavailable": "UNAVAILABLE"}

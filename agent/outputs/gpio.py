@@ -33,9 +33,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agent.model.view import View
 from agent.outputs.base import OutputConfig
 from agent.outputs.gpio_backend import CONSUMER, Backend, Opener, open_gpiod
-from agent.view import View
 
 Condition = Literal["session_active", "charging", "idle", "finished", "link_down",
                     "price_available", "unavailable"]

@@ -47,8 +47,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 
-from agent.money import to_decimal
-from agent.view import View, duration_text, energy_kwh_text, power_kw_text
+from agent.model.money import to_decimal
+from agent.model.view import View, duration_text, energy_kwh_text, power_kw_text
 
 Encoding = Literal["ascii", "latin-1", "cp437", "utf-8"]
 

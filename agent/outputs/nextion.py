@@ -21,8 +21,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from agent.model.view import Screen, View
 from agent.outputs.lineproto import FIELDS, Encoding, field_values, transliterate
-from agent.view import Screen, View
 
 TERMINATOR = b"\xff\xff\xff"
 COMPONENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")

@@ -19,7 +19,7 @@ BUILTIN: dict[str, str] = {
     "serial": "agent.outputs.serial",
     "gpio": "agent.outputs.gpio",
     "exec": "agent.outputs.exec",
-    "hd44780": "agent.outputs.hd44780",
+    "hd44780": "agent.outputs.hd44780.driver",
 }
 
 

@@ -25,10 +25,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agent.model.view import Screen, View
 from agent.outputs.base import OutputConfig
 from agent.outputs.lineproto import DEFAULT_TEMPLATE, Encoding, LineRenderer, check_template
 from agent.outputs.nextion import NextionEncoder, check_fields, check_pages
-from agent.view import Screen, View
 
 _PARITY = {"none": 0, "even": termios.PARENB, "odd": termios.PARENB | termios.PARODD}
 _CSIZE = {5: termios.CS5, 6: termios.CS6, 7: termios.CS7, 8: termios.CS8}

@@ -31,10 +31,10 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
-from agent import secretfile
-from agent.persist import write_atomic
 from agent.pricing.settings import PricingConfig
 from agent.pricing.structure import BadJsonError, Rate, StructureError, load_rate
+from agent.process.persist import write_atomic
+from agent.settings import secretfile
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

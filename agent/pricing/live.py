@@ -6,13 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agent.display import DisplayConfig
-from agent.messages import SessionCost
+from agent.everest.session_cost import SessionCost
+from agent.model.display import DisplayConfig
+from agent.model.view import Estimate
 from agent.pricing.client import PricingClient
 from agent.pricing.preview import backend_total, estimate, preview_lines
 from agent.pricing.settings import PricingConfig
 from agent.pricing.structure import Rate, StructureError
-from agent.view import Estimate
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from msgspec import UNSET
 
-from agent.currencies import minor_unit
-from agent.display import total_value
-from agent.messages import SessionCost
-from agent.money import MoneyFormat, format_decimal, format_unit_price, to_decimal
+from agent.everest.session_cost import SessionCost
+from agent.model.currencies import minor_unit
+from agent.model.display import total_value
+from agent.model.money import MoneyFormat, format_decimal, format_unit_price, to_decimal
+from agent.model.view import Estimate
 from agent.pricing.calc import Breakdown, calculate
 from agent.pricing.structure import Rate
-from agent.view import Estimate
 
 _UNIT_PLACES = Decimal("1E-4")
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agent.model.view import View, encode_view
 from agent.outputs.base import OutputConfig
-from agent.view import View, encode_view
 
 # An entry point whose object is not an output kind (no CONFIG, no create).
 NOT_AN_OUTPUT = {"hello": "world"}

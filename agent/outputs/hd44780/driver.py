@@ -17,14 +17,14 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agent.model.view import View
 from agent.outputs.base import OutputConfig
 from agent.outputs.gpio_backend import Opener, open_gpiod
-from agent.outputs.hd44780_bus import DEFAULT_PINS, GpioLines, PinMap
-from agent.outputs.hd44780_encode import Hd44780Encoder, check_geometry, screen_rows
-from agent.outputs.hd44780_io import Bus, GpioBus, Hd44780Display, I2cBus, I2cIo, Sleep
-from agent.outputs.hd44780_rom import Rom
+from agent.outputs.hd44780.bus import DEFAULT_PINS, GpioLines, PinMap
+from agent.outputs.hd44780.device import Bus, GpioBus, Hd44780Display, I2cBus, I2cIo, Sleep
+from agent.outputs.hd44780.encode import Hd44780Encoder, check_geometry, screen_rows
+from agent.outputs.hd44780.rom import Rom
 from agent.outputs.lineproto import check_template
-from agent.view import View
 
 DEFAULT_TEMPLATE = "{total}\n{energy_kwh}\n{prices}\n{message}"
 SESSION_SCREENS = frozenset({"charging", "idle", "finished"})

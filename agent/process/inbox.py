@@ -7,9 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.config import Config
-from agent.display import Event
-from agent.messages import (
+from agent.everest.session_cost import (
     TOPICS,
     Cleared,
     DecodeError,
@@ -20,12 +18,14 @@ from agent.messages import (
     TariffMessage,
     decode,
 )
-from agent.panel import Panel
-from agent.status import Counters
-from agent.supervise import ApiWatch
+from agent.model.display import Event
+from agent.process.panel import Panel
+from agent.process.status import Counters
+from agent.process.supervise import ApiWatch
+from agent.settings.config import Config
 
 if TYPE_CHECKING:
-    from agent.routing import Router
+    from agent.model.routing import Router
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ class Inbox:
         evse_panels = [p for p in panels if p.evse is not None]
         self.router: Router | None = None
         if evse_panels:
-            from agent.routing import Router
+            from agent.model.routing import Router
 
             self.router = Router([p.evse.module_id for p in evse_panels if p.evse])
         self.evse_counters: dict[str, Counters] = {}
         if evse_panels:
-            from agent.evse_messages import EVSE_TOPICS  # only with [[evse]]
+            from agent.everest.evse_manager import EVSE_TOPICS  # only with [[evse]]
         for panel in evse_panels:
             assert panel.evse is not None
             module = panel.evse.module_id
@@ -115,7 +115,7 @@ class Inbox:
             self._deliver(panel, msg, now)
 
     def _evse_api(self, panel: Panel, name: str) -> Handler:
-        from agent.evse_messages import EvseId, SessionEvent, SessionInfo, decode_evse
+        from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo, decode_evse
 
         assert panel.evse is not None
         module = panel.evse.module_id

@@ -17,7 +17,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from agent.messages import CLEARED, HEARTBEAT_MAX, Cleared, DecodeError, Heartbeat
+from agent.everest.session_cost import CLEARED, HEARTBEAT_MAX, Cleared, DecodeError, Heartbeat
 
 SessionEventEnum = Literal[
     "Authorized", "Deauthorized", "Enabled", "Disabled", "SessionStarted", "AuthRequired",

@@ -7,13 +7,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from agent.config import Config
-from agent.mqtt import Connection, MqttError
-from agent.preflight import read_password, ssl_context
-from agent.status import BrokerStats
-from agent.supervise import ReconnectPacer
+from agent.process.mqtt import Connection, MqttError
+from agent.process.status import BrokerStats
+from agent.process.supervise import ReconnectPacer
+from agent.settings.config import Config
+from agent.settings.preflight import read_password, ssl_context
 
-log = logging.getLogger("agent.runtime")
+log = logging.getLogger("agent.process.runtime")
 
 Route = Callable[[bytes, float], None]
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import msgspec
 from msgspec import UNSET
 
-from agent.messages import MessageContent
+from agent.everest.session_cost import MessageContent
 
 _LINK_FORMATS = frozenset({"URI", "QRCODE"})
 
@@ -33,7 +33,7 @@ def fold_whitespace(text: str) -> str:
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: tags stripped, entities decoded, whitespace folded."""
     # html.parser costs RAM on a small board: loaded only when a message is HTML.
-    from agent.htmltext import html_to_text as convert
+    from agent.model.htmltext import html_to_text as convert
 
     return fold_whitespace(convert(html))
 

@@ -1,7 +1,7 @@
 """Start-up checks of what a configuration points at, so `check-config` finds what `run` would.
 
-`check()` runs from `agent.config.load()`: TLS files (the SSLContext is built), secret files,
-templates (rendered once against a sample view), the state and status directories, and the
+`check()` runs from `agent.settings.config.load()`: TLS files (the SSLContext is built), secret
+files, templates (rendered once against a sample view), the state and status directories, and the
 optional dependencies of configured outputs. Each failure is one ConfigError line naming the
 key; no message ever contains a secret.
 """
@@ -12,15 +12,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent import secretfile
-from agent.config import ConfigError
-from agent.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
+from agent.model.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
+from agent.settings import secretfile
+from agent.settings.config import ConfigError
 
 if TYPE_CHECKING:
     import ssl
 
-    from agent.config import Config, MqttConfig, TlsConfig
     from agent.outputs.base import OutputConfig
+    from agent.settings.config import Config, MqttConfig, TlsConfig
 
 # Every field set, so a template that can fail on some value fails here.
 SAMPLE_VIEW = View(
@@ -143,7 +143,7 @@ def writable_dir(path: str, key: str) -> None:
 
 
 def _money(config: Config) -> None:
-    from agent.money import format_amount, format_unit_price
+    from agent.model.money import format_amount, format_unit_price
 
     fmt = config.display.money
     try:

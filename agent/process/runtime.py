@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from agent import logs
-from agent.config import Config
-from agent.display import LinkChanged, PricingChanged, Tick
-from agent.inbox import Inbox
-from agent.link import BrokerLink
-from agent.messages import DefaultPrice, SessionCost, TariffMessage
-from agent.messages import encode_communication_check as check_payload
-from agent.panel import Panel, build_panels
-from agent.persist import write_atomic
-from agent.sdnotify import Notifier
-from agent.status import Counters
-from agent.supervise import ApiWatch
-from agent.timers import wait_event
+from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
+from agent.everest.session_cost import encode_communication_check as check_payload
+from agent.model.display import LinkChanged, PricingChanged, Tick
+from agent.process import logs
+from agent.process.inbox import Inbox
+from agent.process.link import BrokerLink
+from agent.process.panel import Panel, build_panels
+from agent.process.persist import write_atomic
+from agent.process.sdnotify import Notifier
+from agent.process.status import Counters
+from agent.process.supervise import ApiWatch
+from agent.process.timers import wait_event
+from agent.settings.config import Config
 
 if TYPE_CHECKING:
     from agent.pricing.live import LivePricing

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from agent.outputs.gpio_backend import CONSUMER, Backend, Opener, open_gpiod
-from agent.outputs.hd44780_bus import GpioLines, PinMap, gpio_steps, pcf8574_chunks, pcf8574_idle
-from agent.outputs.hd44780_encode import Hd44780Encoder, Nibble
+from agent.outputs.hd44780.bus import GpioLines, PinMap, gpio_steps, pcf8574_chunks, pcf8574_idle
+from agent.outputs.hd44780.encode import Hd44780Encoder, Nibble
 
 I2C_SLAVE = 0x0703  # linux/i2c-dev.h: the address of the next reads and writes
 # The controller needs 40 ms after its supply rises before the first instruction.

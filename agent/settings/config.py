@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from agent.display import DisplayConfig
+from agent.model.display import DisplayConfig
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import UnknownOutput, load_kind
 from agent.pricing.settings import PricingConfig
@@ -219,7 +219,7 @@ def load(path: str | Path, *, preflight: bool = True) -> Config:
         raise ConfigError(f"config file {path}: {exc}") from None
     config = parse(text)
     if preflight:
-        from agent import preflight as checks  # imports config: checks what keys point at
+        from agent.settings import preflight as checks  # imports config: checks what keys point at
 
         checks.check(config)
     return config
@@ -227,7 +227,7 @@ def load(path: str | Path, *, preflight: bool = True) -> Config:
 
 def read_secret(path: str, key: str) -> str:
     """The validated one-line secret in `path`; the error names the key, never the content."""
-    from agent import preflight
+    from agent.settings import preflight
 
     return preflight.read_secret(path, key)
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from agent.logs import truncate
-from agent.messages import TOPICS
+from agent.everest.session_cost import TOPICS
+from agent.process.logs import truncate
 
 if TYPE_CHECKING:
-    from agent.supervise import ApiWatch
+    from agent.process.supervise import ApiWatch
 
-log = logging.getLogger("agent.messages")
+log = logging.getLogger("agent.everest.session_cost")
 
 # A flood of bad payloads is logged once per topic per this many seconds, with a count.
 REJECTION_LOG_INTERVAL_S = 10.0

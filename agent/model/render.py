@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from msgspec import UNSET
 
-from agent.currencies import minor_unit
-from agent.messages import (
+from agent.everest.session_cost import (
     ChargingPriceComponent,
     Currency,
     IdlePrice,
@@ -18,12 +17,13 @@ from agent.messages import (
     Price,
     SessionCost,
 )
-from agent.money import format_amount, format_unit_price
-from agent.text import Chosen, choose, preferences
-from agent.view import Live, LiveTotal, NextPeriod, Screen, Total, View
+from agent.model.currencies import minor_unit
+from agent.model.money import format_amount, format_unit_price
+from agent.model.text import Chosen, choose, preferences
+from agent.model.view import Live, LiveTotal, NextPeriod, Screen, Total, View
 
 if TYPE_CHECKING:
-    from agent.display import DisplayConfig, State
+    from agent.model.display import DisplayConfig, State
 
 _UNIT_SUFFIX = {"Energy": "/kWh", "Time": "/h"}
 NextKey = tuple[str, tuple[ChargingPriceComponent, ...], IdlePrice | msgspec.UnsetType | None]
@@ -96,7 +96,7 @@ class Renderer:
         base, info, at = state.live_base, state.live, state.live_at
         if not self.config.live_estimate or base is None or info is None or at is None:
             return None
-        from agent.livecost import live_total, phase_of, round_half_up  # only with [[evse]]
+        from agent.model.livecost import live_total, phase_of, round_half_up  # only with [[evse]]
 
         amount = live_total(base, info.charged_energy_wh, at, phase_of(info.state),
                             state.idle_since)

@@ -29,8 +29,8 @@ from typing import Final
 
 from msgspec import UNSET
 
-from agent.evse_messages import SessionEvent
-from agent.messages import SessionCost, TariffMessage
+from agent.everest.evse_manager import SessionEvent
+from agent.everest.session_cost import SessionCost, TariffMessage
 
 Held = SessionCost | TariffMessage
 

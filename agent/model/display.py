@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Final, TypeAlias, assert_never
 import msgspec
 from msgspec import UNSET, Meta
 
-from agent.messages import DefaultPrice, MessageContent, SessionCost, TariffMessage
-from agent.money import MoneyFormat
-from agent.render import Renderer, total_value
-from agent.view import Estimate, Screen, View
+from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
+from agent.model.money import MoneyFormat
+from agent.model.render import Renderer, total_value
+from agent.model.view import Estimate, Screen, View
 
 if TYPE_CHECKING:
     # Imported where they are used: the EVSE manager API's messages and the exact Fraction
     # arithmetic are only needed with [[evse]]; a board without one does not carry them.
-    from agent.evse_messages import EvseId, SessionEvent, SessionInfo
-    from agent.livecost import LiveBase
+    from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
+    from agent.model.livecost import LiveBase
 
 __all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged", "State",
            "Tick", "total_value"]
@@ -155,7 +155,7 @@ class DisplayModel:
     def _evse_event(self, state: State, event: SessionEvent | SessionInfo | EvseId,
                     now: float) -> State:
         """An event of the EVSE manager API (only ever sent with [[evse]])."""
-        from agent.evse_messages import EvseId, SessionEvent, SessionInfo
+        from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
 
         match event:
             case SessionEvent():
@@ -201,7 +201,7 @@ class DisplayModel:
         """Each session_cost restarts the extrapolation from its own total, here and now."""
         if state.live is None or state.evse_session != msg.session_id:
             return None
-        from agent.livecost import LiveBase
+        from agent.model.livecost import LiveBase
 
         return LiveBase.from_session_cost(msg, state.live.charged_energy_wh, now,
                                           self._fallback_code)
@@ -250,7 +250,7 @@ class DisplayModel:
     def _session_info(self, state: State, info: SessionInfo, now: float) -> State:
         if state.evse_session is None:
             return state if state.live is None else msgspec.structs.replace(state, **_NO_LIVE)
-        from agent.livecost import LiveBase, track_idle_since
+        from agent.model.livecost import LiveBase, track_idle_since
 
         base = state.live_base
         session = state.session

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import msgspec
 
-from agent.display import DisplayModel, State
-from agent.messages import DefaultPrice, MessageContent, SessionCost
+from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost
+from agent.model.display import DisplayModel, State
 
 log = logging.getLogger(__name__)
 

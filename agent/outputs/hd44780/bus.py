@@ -21,7 +21,7 @@ from typing import Annotated
 
 import msgspec
 
-from agent.outputs.hd44780_encode import EXEC_US, Nibble
+from agent.outputs.hd44780.encode import EXEC_US, Nibble
 
 Pin = Annotated[int, msgspec.Meta(ge=0, le=7)]
 Offset = Annotated[int, msgspec.Meta(ge=0, le=65535)]

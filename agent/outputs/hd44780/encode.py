@@ -1,7 +1,7 @@
 """HD44780 encoder: display rows -> the 4-bit nibble sequence that puts them on the glass.
 
 Pure (no I/O, no sleeping): each `Nibble` carries the wait the controller needs after it;
-the bus code (agent.outputs.hd44780_io) does the waiting. The encoder keeps a copy of what
+the bus code (agent.outputs.hd44780.device) does the waiting. The encoder keeps a copy of what
 the display shows (DDRAM per cell, the glyphs in CGRAM, the address counter) so that an
 update rewrites only the cells that changed, never with a clear (it blanks the glass for
 1.52 ms and every cell must then be written again).
@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-from agent.outputs.hd44780_rom import CGRAM_SLOTS, CHARSETS, GLYPHS, Glyph, Rom, rom_text
+from agent.model.view import View
+from agent.outputs.hd44780.rom import CGRAM_SLOTS, CHARSETS, GLYPHS, Glyph, Rom, rom_text
 from agent.outputs.lineproto import field_values, layout
-from agent.view import View
 
 # (columns, rows) of the single-controller displays whose DDRAM layout is the one above.
 GEOMETRIES: tuple[tuple[int, int], ...] = (

@@ -16,8 +16,8 @@ from typing import Literal, cast
 
 import msgspec
 
+from agent.model.view import View
 from agent.outputs.base import Output, OutputConfig, Repaintable
-from agent.view import View
 
 log = logging.getLogger(__name__)
 

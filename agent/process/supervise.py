@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-from agent.heartbeat import HeartbeatTracker, Verdict
-from agent.mqtt import BACKOFF_START_S
+from agent.model.heartbeat import HeartbeatTracker, Verdict
+from agent.process.mqtt import BACKOFF_START_S
 
 # A connection lost sooner than this after it was made did not end the outage.
 FLAP_S = 1.0

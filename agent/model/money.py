@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
-from agent.currencies import minor_unit
+from agent.model.currencies import minor_unit
 
 # Unit prices (per kWh, per hour) keep up to this many digits: 0.3950 EUR/kWh is a real tariff.
 UNIT_PRICE_DIGITS = 4

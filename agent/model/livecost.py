@@ -31,9 +31,9 @@ from typing import Literal
 import msgspec
 from msgspec import UNSET
 
-from agent.currencies import minor_unit
-from agent.evse_messages import EvseStateEnum
-from agent.messages import Price, SessionCost
+from agent.everest.evse_manager import EvseStateEnum
+from agent.everest.session_cost import Price, SessionCost
+from agent.model.currencies import minor_unit
 
 Phase = Literal["charging", "idle", "stopped"]
 

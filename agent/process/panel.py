@@ -9,16 +9,16 @@ from collections.abc import Callable
 
 import msgspec
 
-from agent.config import Config, EvseConfig
-from agent.display import DisplayModel, Event, State
-from agent.messages import SessionCost
+from agent.everest.session_cost import SessionCost
+from agent.model.display import DisplayModel, Event, State
+from agent.model.view import View, same_content
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import load_kind
-from agent.persist import SNAPSHOT_NAME, SnapshotKeeper
-from agent.status import wall_clock_text
-from agent.supervise import ApiWatch
-from agent.view import View, same_content
-from agent.workers import OutputWorker
+from agent.process.persist import SNAPSHOT_NAME, SnapshotKeeper
+from agent.process.status import wall_clock_text
+from agent.process.supervise import ApiWatch
+from agent.process.workers import OutputWorker
+from agent.settings.config import Config, EvseConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any, Self
 from gmqtt import Client, MQTTConnectError, Subscription
 from gmqtt.mqtt.constants import MQTTv311
 
-from agent.config import MqttConfig
+from agent.settings.config import MqttConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class _GmqttLogFilter(logging.Filter):
         return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
-_GMQTT_LOG = logging.getLogger("agent.mqtt.gmqtt")
+_GMQTT_LOG = logging.getLogger("agent.process.mqtt.gmqtt")
 _GMQTT_LOG.addFilter(_GmqttLogFilter())
 # A filter on a parent logger does not see its children's records: filter every gmqtt logger
 # (they all exist once gmqtt is imported).

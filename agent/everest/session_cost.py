@@ -16,7 +16,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from agent.currencies import CurrencyCode
+from agent.model.currencies import CurrencyCode
 
 CostCategory = Literal["Energy", "Time", "FlatFee", "Other"]
 SessionStatus = Literal["Running", "Idle", "Finished"]

@@ -1,0 +1,2 @@
+"""The running process: task group, inbox, panels, broker link, supervision, persistence,
+status, output workers, logging and sd_notify."""

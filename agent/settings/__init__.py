@@ -1,0 +1,1 @@
+"""Configuration: the schema and its parsing, start-up checks of what it names, secret files."""
