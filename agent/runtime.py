@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import msgspec
 
 from agent import logs
 from agent.config import Config
-from agent.display import LinkChanged, PricingChanged, Tick
+from agent.display import LinkChanged, PricingChanged, State, Tick
 from agent.inbox import Inbox
 from agent.link import BrokerLink
 from agent.messages import DefaultPrice, SessionCost, TariffMessage
@@ -302,11 +303,14 @@ class Agent:
                 now, panel.watch, module_id=panel.evse.module_id,
                 link="up" if self.link_up(panel) else "down",
                 screen=panel.view.screen if panel.view else None,
+                session_id=_session_id(panel.state),
                 late_session_costs=panel.state.late_results)
         return self.counters.snapshot(
             now, self.session_api,
             link="up" if self.link_up() else "down", broker=self.link.stats,
             screen=first.view.screen if first.view else None,
+            session_id=_session_id(first.state),
+            interval_s=self.config.status.interval_s, threads=threading.active_count(),
             outputs={w.name: w.stats for w in self.workers},
             pricing=self.pricing.stats() if self.pricing is not None else None,
             late_session_costs=sum(p.state.late_results for p in self.panels),
@@ -318,6 +322,13 @@ class Agent:
             await asyncio.to_thread(_write_status_file, self.config.status.path, data)
         except OSError as exc:
             log.warning("status file %s: %s", self.config.status.path, exc)
+
+
+def _session_id(state: State) -> str | None:
+    """The id of the session on screen: EVerest's session uuid, else the session_cost's id."""
+    if state.evse_session is not None:
+        return state.evse_session
+    return state.session.session_id if state.session is not None else None
 
 
 def _write_status_file(path: str, data: bytes) -> None:
