@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from agent.pricing.live import LivePricing
 
 log = logging.getLogger(__name__)
+# Threads of the default executor (asyncio.to_thread): see Agent.__init__.
+IO_THREADS = 1
 
 STOP_FLUSH_S = 0.3
 
@@ -50,6 +53,11 @@ class Agent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.loop = asyncio.get_running_loop()
+        # One I/O thread for the short blocking calls (status file, file outputs, state): the
+        # default executor would start up to cpu+4 threads, each with its own stack and malloc
+        # arena, for writes that take microseconds. At rest: main, log writer, this one.
+        self.loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io"))
         self.counters = Counters(self.loop.time())
         self.notifier = Notifier()
         self.workers, self.panels = build_panels(config)
