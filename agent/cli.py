@@ -1,9 +1,10 @@
-"""Command line: `cost-agent run|check-config|simulate|demo|price`."""
+"""Command line: `cost-agent run|check-config|status|simulate|demo|price`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent")
 
 EXIT_CONFIG = 2
+# Where the packages (systemd unit, Buildroot, Yocto) install the configuration.
+DEFAULT_CONFIG = "/etc/cost-agent/config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -68,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="a station with this many connectors side by side (EVSE API)")
     demo.add_argument("--serial-pty", action="store_true",
                       help="also write the line protocol to a pseudo-terminal and print its path")
+    status = sub.add_parser("status", parents=[common],
+                            help="summarise the running agent from its status file")
+    status.add_argument("--config", help="read status.path from this agent config "
+                                         "(default: /etc/cost-agent/config.toml if present)")
+    status.add_argument("--path", help="the status file (overrides --config)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("price", parents=[common], add_help=False,
                    help="compute costs from a be.ENERGISED price structure (see price --help)")
     return parser
@@ -144,6 +153,16 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty, evses=args.evses))
 
 
+def _status(args: argparse.Namespace) -> int:
+    from agent.process.status_report import report
+
+    path = args.path
+    if path is None:
+        config_path = args.config or (DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) else None)
+        path = (_load(config_path, preflight=False) if config_path else Config()).status.path
+    return report(path, as_json=args.json)
+
+
 def _price_args(argv: list[str]) -> tuple[str, list[str]] | None:
     """(log level, price's own arguments) when the subcommand is `price`, else None."""
     level, i = "warning", 0  # price prints results; only problems are logged by default
@@ -213,4 +232,6 @@ def _main(args_list: list[str]) -> int:
         return _simulate(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "status":
+        return _status(args)
     return EXIT_CONFIG

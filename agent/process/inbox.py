@@ -74,6 +74,7 @@ class Inbox:
             counters.cleared[name] += 1
             return None
         counters.received[name] += 1
+        counters.last_received = now
         if len(payload) > self._limit:
             counters.reject(name, f"payload of {len(payload)} bytes exceeds {self._limit}",
                             payload[:200], now)

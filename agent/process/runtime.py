@@ -10,8 +10,10 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,7 @@ import msgspec
 
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
-from agent.model.display import LinkChanged, PricingChanged, Tick
+from agent.model.display import LinkChanged, PricingChanged, State, Tick
 from agent.process import logs
 from agent.process.inbox import Inbox
 from agent.process.link import BrokerLink
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from agent.pricing.live import LivePricing
 
 log = logging.getLogger(__name__)
+# Threads of the default executor (asyncio.to_thread): see Agent.__init__.
+IO_THREADS = 1
 
 STOP_FLUSH_S = 0.3
 
@@ -49,6 +53,11 @@ class Agent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.loop = asyncio.get_running_loop()
+        # One I/O thread for the short blocking calls (status file, file outputs, state): the
+        # default executor would start up to cpu+4 threads, each with its own stack and malloc
+        # arena, for writes that take microseconds. At rest: main, log writer, this one.
+        self.loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io"))
         self.counters = Counters(self.loop.time())
         self.notifier = Notifier()
         self.workers, self.panels = build_panels(config)
@@ -302,11 +311,14 @@ class Agent:
                 now, panel.watch, module_id=panel.evse.module_id,
                 link="up" if self.link_up(panel) else "down",
                 screen=panel.view.screen if panel.view else None,
+                session_id=_session_id(panel.state),
                 late_session_costs=panel.state.late_results)
         return self.counters.snapshot(
             now, self.session_api,
             link="up" if self.link_up() else "down", broker=self.link.stats,
             screen=first.view.screen if first.view else None,
+            session_id=_session_id(first.state),
+            interval_s=self.config.status.interval_s, threads=threading.active_count(),
             outputs={w.name: w.stats for w in self.workers},
             pricing=self.pricing.stats() if self.pricing is not None else None,
             late_session_costs=sum(p.state.late_results for p in self.panels),
@@ -318,6 +330,13 @@ class Agent:
             await asyncio.to_thread(_write_status_file, self.config.status.path, data)
         except OSError as exc:
             log.warning("status file %s: %s", self.config.status.path, exc)
+
+
+def _session_id(state: State) -> str | None:
+    """The id of the session on screen: EVerest's session uuid, else the session_cost's id."""
+    if state.evse_session is not None:
+        return state.evse_session
+    return state.session.session_id if state.session is not None else None
 
 
 def _write_status_file(path: str, data: bytes) -> None:

@@ -61,6 +61,8 @@ class Counters:
         # Zero-byte payloads: a retained message was cleared (counted, never rejected).
         self.cleared: dict[str, int] = dict.fromkeys(topics, 0)
         self.last_rejection: Rejection | None = None
+        # Monotonic time of the newest non-empty payload (`last_message_age_s` in the file).
+        self.last_received: float | None = None
         self._log_after: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
@@ -88,6 +90,8 @@ class Counters:
             "cleared": dict(self.cleared),
             "last_rejection": self.last_rejection,
             "communication_checks_sent": watch.checks_sent,
+            "last_message_age_s": (None if self.last_received is None
+                                   else round(now - self.last_received, 3)),
             "heartbeat": {"received": hb.received, "last_id": hb.last_id, "missed": hb.missed,
                           "restarts": hb.restarts, "wraps": hb.wraps},
             "uptime_s": round(now - self.started, 3),

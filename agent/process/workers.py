@@ -30,6 +30,8 @@ class OutputStats(msgspec.Struct):
 
     ok: int = 0
     failed: int = 0
+    # The newest attempt failed (retrying); false again after the next success.
+    failing: bool = False
     last_error: str | None = None
     last_error_at: str | None = None
 
@@ -132,6 +134,7 @@ class OutputWorker:
             if self._failing:
                 log.info("output %s: recovered", self.name)
                 self._failing = False
+                self.stats.failing = False
             delay = RETRY_START_S
             self.stats.ok += 1
             self._shown = view
@@ -185,5 +188,6 @@ class OutputWorker:
             # Log each distinct failure once, not once per retry.
             log.warning("output %s: %s", self.name, text)
         self._failing = True
+        self.stats.failing = True
         self.stats.last_error = text
         self.stats.last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,104 @@
+"""`cost-agent status` reads the running agent's status file: two EVSEs on a real broker, the real
+agent process, the command as an integrator types it over SSH."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.dev.broker import Mosquitto
+from tests.harness import REPO, AgentProcess, Everest, read_json, wait_until
+from tests.test_evse_integration import SESSIONS, Station, config, view
+
+
+def status(path: Path, *flags: str) -> tuple[int, str]:
+    """Run `cost-agent status --path <path>`; its exit code and output."""
+    done = subprocess.run([sys.executable, "-m", "agent", "status", "--path", str(path), *flags],
+                          capture_output=True, text=True, cwd=REPO, timeout=30, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def with_failing_output(tmp: Path, port: int) -> Path:
+    path = config(tmp, port)
+    path.write_text(path.read_text() + '[[output]]\ntype = "exec"\nname = "hook"\n'
+                    'evse = 1\nargv = ["/bin/sh", "-c", "echo no display >&2; exit 3"]\n')
+    return path
+
+
+def test_no_status_file_exits_2(tmp_path: Path) -> None:
+    code, text = status(tmp_path / "status.json")
+    assert code == 2
+    assert "no status file" in text
+
+
+def test_status_summarises_each_evse_and_says_when_attention_is_needed(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    path = tmp_path / "status.json"
+
+    async def scenario() -> None:
+        sim = await Everest(broker.port).connect()
+        station = Station(sim)
+        beats = asyncio.create_task(station.heartbeats())
+        agent = await AgentProcess(with_failing_output(tmp_path, broker.port)).start()
+        try:
+            await wait_until(lambda: view(tmp_path, 1).get("link") == "up"
+                             and view(tmp_path, 2).get("link") == "up", what="both links up")
+            station.event(1, "SessionStarted", session_started={"reason": "EVConnected"})
+            station.info(1, 1000, 7400)
+            station.evse(2, "session_info", {"state": "Charging"})  # invalid: rejected
+            station.evse(2, "session_info", {"state": "Charging"})
+
+            def counted(doc: dict[str, Any] | None) -> bool:
+                return bool(doc and doc["evse"]["2"]["rejected"]["session_info"] == 2
+                            and doc["evse"]["1"]["session_id"] == SESSIONS[1]
+                            and doc["outputs"]["hook"]["failing"])
+            await wait_until(lambda: counted(read_json(path)), what="rejections counted")
+
+            code, text = status(path)
+            assert code == 0, text
+            assert "cost-agent: OK" in text
+            evse1 = next(line for line in text.splitlines() if "EVSE 1 " in line)
+            evse2 = next(line for line in text.splitlines() if "EVSE 2 " in line)
+            assert "link up" in evse1 and f"screen {view(tmp_path, 1)['screen']}," in evse1
+            assert f"session {SESSIONS[1]}" in evse1 and "rejected none" in evse1
+            assert "session -" in evse2 and "rejected session_info 2" in evse2
+            assert "broker connected, 0 reconnects" in text
+            assert "output hook: failing" in text and "last error: " in text
+            assert "healthy" in text
+
+            code, text = status(path, "--json")
+            doc = json.loads(text)
+            assert code == 0 and doc["ok"] is True and doc["problems"] == []
+            assert doc["status"]["evse"]["1"]["session_id"] == SESSIONS[1]
+            assert doc["status"]["evse"]["1"]["last_message_age_s"] < 5
+            assert 1 <= doc["status"]["threads"] <= 3  # main, log writer, one I/O thread
+
+            # EVSE 2's module goes silent: its link is down, the command says so and exits 1.
+            station.alive[2] = False
+            await wait_until(lambda: (s := read_json(path)) and s["evse"]["2"]["link"] == "down",
+                             what="EVSE 2 down")
+            code, text = status(path)
+            assert code == 1, text
+            assert "cost-agent: ATTENTION" in text and "EVSE 2 link down" in text
+            code, text = status(path, "--json")
+            assert code == 1 and json.loads(text)["problems"] == ["EVSE 2 link down"]
+
+            # The agent stops: its last file stays, grows older than 3 intervals, and looks stale.
+            station.alive[2] = True
+            assert await agent.terminate() == 0
+            await asyncio.sleep(1.0)  # > 3 x interval_s (0.2 s)
+            code, text = status(path)
+            assert code == 1, text
+            assert "the agent looks stopped" in text
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+            await agent.kill()
+            await sim.close()
+    asyncio.run(scenario())
