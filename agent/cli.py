@@ -44,17 +44,16 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="cost-agent",
                                      description="EVerest session cost display agent")
-    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
-    # After the subcommand too; SUPPRESS so an absent one keeps the value given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS)
+    # Listed for --help only: split_global() takes it out before, or after, the subcommand.
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS,
+                        help="also accepted after the subcommand")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", parents=[common], help="run the agent")
-    run.add_argument("--config", required=True, help="TOML configuration file")
-    check = sub.add_parser("check-config", parents=[common], help="validate a config file")
+    # `run` and `price` have their own parsers (run_config(), agent.pricing.cli): listed here.
+    sub.add_parser("run", add_help=False, help="run the agent: run --config FILE")
+    check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
-    sim = sub.add_parser("simulate", parents=[common], help="play EVerest's side on a broker")
+    sim = sub.add_parser("simulate", help="play EVerest's side on a broker")
     sim.add_argument("--config", help="take broker and module_id from this agent config")
     sim.add_argument("--host", default=None)
     sim.add_argument("--port", type=int, default=None)
@@ -64,57 +63,90 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--evses", type=int, default=0, metavar="N",
                      help="simulate a station with N EVSEs (EVSE manager API too; one simulated "
                           "second lasts step/2 s); default: the single scripted session")
-    demo = sub.add_parser("demo", parents=[common],
+    demo = sub.add_parser("demo",
                           help="private broker + simulator + agent on the console (~30 s)")
     demo.add_argument("--step", type=float, default=2.0)
     demo.add_argument("--evses", type=int, default=0,
                       help="a station with this many connectors side by side (EVSE API)")
     demo.add_argument("--serial-pty", action="store_true",
                       help="also write the line protocol to a pseudo-terminal and print its path")
-    status = sub.add_parser("status", parents=[common],
+    status = sub.add_parser("status",
                             help="summarise the running agent from its status file")
     status.add_argument("--config", help="read status.path from this agent config "
                                          "(default: /etc/cost-agent/config.toml if present)")
     status.add_argument("--path", help="the status file (overrides --config)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("price", parents=[common], add_help=False,
+    sub.add_parser("price", add_help=False,
                    help="compute costs from a be.ENERGISED price structure (see price --help)")
     return parser
 
 
-def _run_args(argv: list[str]) -> tuple[str, str] | None:
-    """(log level, config path) of a plain `run --config X` (any --log-level), else None.
+def split_global(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """(log level, subcommand, its own arguments): `--log-level` goes before or after it.
 
-    The service's command line, parsed without argparse; anything else (help, a typo, another
-    subcommand) returns None and goes to the full parser, which also says what is wrong.
+    The last `--log-level` wins; an invalid one is a usage error (exit 2). The subcommand is
+    the first other word that is not an option; None when there is none (`--help`, `--version`).
     """
-    level, config, seen_run, i = "info", None, False, 0
+    level, rest, i = None, [], 0
     while i < len(argv):
         option, eq, value = argv[i].partition("=")
-        if argv[i] == "run" and not seen_run:
-            seen_run, i = True, i + 1
+        if option != "--log-level":
+            rest.append(argv[i])
+            i += 1
             continue
-        if option not in ("--log-level", "--config") or (option == "--config" and not seen_run):
-            return None
         if not eq:
-            if i + 1 >= len(argv):
-                return None
-            value, i = argv[i + 1], i + 1
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+            i += 1
         i += 1
-        if value.startswith("-") or not value:
-            return None
-        if option == "--config":
-            config = value
-        elif value in LOG_LEVELS:
-            level = value
-        else:
-            return None
-    return (level, config) if seen_run and config is not None else None
+        if value not in LOG_LEVELS:
+            raise SystemExit(_usage_error(f"--log-level: invalid choice {value!r} "
+                                          f"(choose from {', '.join(LOG_LEVELS)})"))
+        level = value
+    if rest and not rest[0].startswith("-"):
+        return level, rest[0], rest[1:]
+    return level, None, rest
+
+
+RUN_USAGE = "usage: cost-agent [--log-level LEVEL] run --config FILE"
+
+
+def run_config(args: list[str]) -> str:
+    """The config path of `run --config FILE`, the service's command line; exit 2 otherwise.
+
+    `run`'s only parser: without argparse, whose import costs the board ~0.4 MB and ~10 ms.
+    """
+    if args in (["-h"], ["--help"]):
+        print(f"{RUN_USAGE}\n\nrun the agent with the TOML configuration FILE")
+        raise SystemExit(0)
+    config, i = None, 0
+    while i < len(args):
+        option, eq, value = args[i].partition("=")
+        if option != "--config":
+            raise SystemExit(_usage_error(f"run: unrecognized argument {args[i]!r}", RUN_USAGE))
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+            i += 1
+        i += 1
+        if not value or value.startswith("-"):
+            raise SystemExit(_usage_error("run: --config: expected a file name", RUN_USAGE))
+        config = value
+    if config is None:
+        raise SystemExit(_usage_error("run: the following arguments are required: --config",
+                                      RUN_USAGE))
+    return config
 
 
 def _load(path: str, preflight: bool = True) -> Config:
+    """The config at `path`; `preflight` also checks what its keys point at (files, TLS,
+    directories, optional dependencies): for running the agent. A tool that only reads the
+    broker settings (the simulator, `status`) skips that: it may run as another user."""
     try:
-        return load(path, preflight=preflight)
+        config = load(path)
+        if preflight:
+            from agent.settings.preflight import check
+
+            check(config)
+        return config
     except ConfigError as exc:
         print(f"cost-agent: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -163,38 +195,9 @@ def _status(args: argparse.Namespace) -> int:
     return report(path, as_json=args.json)
 
 
-def _price_args(argv: list[str]) -> tuple[str, list[str]] | None:
-    """(log level, price's own arguments) when the subcommand is `price`, else None."""
-    level, i = "warning", 0  # price prints results; only problems are logged by default
-    while i < len(argv) and argv[i].startswith("--log-level"):
-        level, i = _level_at(argv, i)
-    if argv[i:i + 1] != ["price"]:
-        return None
-    rest: list[str] = []
-    i += 1
-    while i < len(argv):
-        if argv[i] == "--log-level" or argv[i].startswith("--log-level="):
-            level, i = _level_at(argv, i)
-        else:
-            rest.append(argv[i])
-            i += 1
-    return level, rest
-
-
-def _level_at(argv: list[str], i: int) -> tuple[str, int]:
-    """The level of the `--log-level X` or `--log-level=X` at argv[i], and the next index."""
-    option, _, value = argv[i].partition("=")
-    if option != "--log-level":
-        raise SystemExit(_usage_error(f"unrecognized argument {argv[i]}"))
-    step = 1 if value else 2
-    value = value or (argv[i + 1] if i + 1 < len(argv) else "")
-    if value not in LOG_LEVELS:
-        raise SystemExit(_usage_error(f"--log-level: invalid choice {value!r} "
-                                      f"(choose from {', '.join(LOG_LEVELS)})"))
-    return value, i + step
-
-
-def _usage_error(message: str) -> int:
+def _usage_error(message: str, usage: str | None = None) -> int:
+    if usage:
+        print(usage, file=sys.stderr)
     print(f"cost-agent: error: {message}", file=sys.stderr)
     return EXIT_CONFIG
 
@@ -208,26 +211,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args_list: list[str]) -> int:
-    # `price` has its own argument parser (agent.pricing.cli): hand it everything after the word.
-    price = _price_args(args_list)
-    if price is not None:
+    level, command, rest = split_global(args_list)
+    if command == "price":  # price prints results; only problems are logged by default
         from agent.pricing.cli import main as price_main
 
-        logs.setup(price[0])
-        return price_main(price[1])
-    run = _run_args(args_list)
-    if run is not None:
-        logs.setup(run[0])
-        return _run_loop(_run(_load(run[1])))
-    args = _parser().parse_args(args_list)
-    logs.setup(args.log_level)
+        logs.setup(level or "warning")
+        return price_main(rest)
+    if command == "run":
+        path = run_config(rest)
+        logs.setup(level or "info")
+        return _run_loop(_run(_load(path)))
+    args = _parser().parse_args([command, *rest] if command else rest)
+    logs.setup(level or "info")
     if args.command == "check-config":
         config = _load(args.path)
         print(f"{args.path}: ok ({len(config.output)} output(s), "
               f"module_id {config.everest.module_id})")
         return 0
-    if args.command == "run":
-        return _run_loop(_run(_load(args.config)))
     if args.command == "simulate":
         return _simulate(args)
     if args.command == "demo":

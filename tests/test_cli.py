@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import _run_args
+from agent.cli import run_config, split_global
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "pricing" / "example2_rate_chf.json"
@@ -87,25 +87,65 @@ def test_log_level_with_price_and_check_config(tmp_path: Path) -> None:
         assert result.returncode == 2 and "loud" in result.stderr, argv
 
 
-@pytest.mark.parametrize(("argv", "parsed"), [
-    (["run", "--config", "a.toml"], ("info", "a.toml")),
-    (["run", "--config=a.toml", "--log-level", "debug"], ("debug", "a.toml")),
-    (["--log-level=error", "run", "--config", "a.toml"], ("error", "a.toml")),
-    (["--log-level", "error", "run", "--log-level", "warning", "--config", "a"], ("warning", "a")),
-    # Everything else goes to argparse, which prints help or says what is wrong.
-    (["run"], None),
-    (["run", "--config"], None),
-    (["run", "--config", "--log-level"], None),
-    (["run", "--help", "--config", "a"], None),
-    (["run", "--config", "a", "--log-level", "loud"], None),
-    (["--config", "a", "run"], None),
-    (["check-config", "a"], None),
-    (["run", "run", "--config", "a"], None),
-    ([], None),
+@pytest.mark.parametrize(("argv", "split"), [
+    (["run", "--config", "a.toml"], (None, "run", ["--config", "a.toml"])),
+    (["run", "--config=a.toml", "--log-level", "debug"], ("debug", "run", ["--config=a.toml"])),
+    (["--log-level=error", "run", "--config", "a"], ("error", "run", ["--config", "a"])),
+    (["--log-level", "error", "run", "--log-level", "warning", "--config", "a"],
+     ("warning", "run", ["--config", "a"])),
+    (["price", "--structure", "s.json", "--log-level=debug"],
+     ("debug", "price", ["--structure", "s.json"])),
+    (["--version"], (None, None, ["--version"])),
+    ([], (None, None, [])),
 ])
-def test_run_command_line_without_argparse(argv: list[str],
-                                           parsed: tuple[str, str] | None) -> None:
-    assert _run_args(argv) == parsed
+def test_log_level_is_global_before_or_after_the_subcommand(
+        argv: list[str], split: tuple[str | None, str | None, list[str]]) -> None:
+    assert split_global(argv) == split
+
+
+@pytest.mark.parametrize("argv", [["--log-level", "loud", "run"], ["run", "--log-level"],
+                                  ["price", "--log-level="]])
+def test_an_invalid_log_level_is_a_usage_error(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        split_global(argv)
+    assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize(("args", "config"), [
+    (["--config", "a.toml"], "a.toml"),
+    (["--config=a.toml"], "a.toml"),
+    (["--config", "a", "--config", "b"], "b"),
+    ([], None),
+    (["--config"], None),
+    (["--config", "--help"], None),
+    (["--config="], None),
+    (["--help", "--config", "a"], None),
+    (["--config", "a", "extra"], None),
+    (["run", "--config", "a"], None),
+])
+def test_run_has_one_parser_for_its_one_option(args: list[str], config: str | None,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    if config is not None:
+        assert run_config(args) == config
+        return
+    with pytest.raises(SystemExit) as exit_:
+        run_config(args)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: cost-agent [--log-level LEVEL] run --config")
+
+
+def test_run_help_and_unknown_subcommand_through_the_console_script() -> None:
+    def agent(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "agent", *argv], capture_output=True,
+                              text=True, cwd=REPO, check=False, timeout=60)
+
+    helped = agent("run", "--help")
+    assert helped.returncode == 0 and "run --config FILE" in helped.stdout
+    listed = agent("--help")
+    assert listed.returncode == 0 and all(c in listed.stdout for c in ("run", "price", "status"))
+    wrong = agent("rnu", "--config", "a")
+    assert wrong.returncode == 2 and "invalid choice: 'rnu'" in wrong.stderr
+
 
 
 def test_simulate_reads_only_the_broker_settings_of_an_agent_config(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ import sys
 from agent import cli
 from agent.outputs import file
 from agent.process.runtime import Agent
-assert cli._run_args(["--log-level", "debug", "run", "--config=x.toml"]) == ("debug", "x.toml")
+assert cli.split_global(["--log-level", "debug", "run", "--config=x.toml"])[1] == "run"
+assert cli.run_config(["--config=x.toml"]) == "x.toml"
 print(" ".join(m for m in sys.argv[1:] if m in sys.modules))
 """
 # What `cost-agent run` does without: argparse (only for the other subcommands and errors), and

@@ -190,6 +190,7 @@ def test_failing_hook_backs_off_exponentially(tmp_path: Path) -> None:
     """Through the output worker: 0.1 s doubling up to retry_max_s (30 s for exec by default),
     so a hook that always fails runs about 6 times in 4 s, not 2.4 times a second."""
     from agent.process.workers import OutputWorker
+    from tests.tasks import running
 
     runs = tmp_path / "runs"
     config = cfg(argv=[script(tmp_path, f"echo run >> {runs}\necho broken >&2\nexit 1\n")])
@@ -197,10 +198,9 @@ def test_failing_hook_backs_off_exponentially(tmp_path: Path) -> None:
 
     async def main() -> int:
         worker = OutputWorker.for_config("hook", exec_output.create(config), config)
-        worker.start()
-        worker.submit(VIEW)
-        await asyncio.sleep(4.0)
-        await worker.stop()
+        async with running(worker):
+            worker.submit(VIEW)
+            await asyncio.sleep(4.0)
         assert worker.stats.last_error is not None and "broken" in worker.stats.last_error
         return worker.stats.failed
     failed = asyncio.run(main())

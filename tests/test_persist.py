@@ -11,6 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from agent import atomic
+from agent.atomic import remove_stale_temps, write_atomic
 from agent.everest.session_cost import SessionCost, decode
 from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State
 from agent.process import persist
@@ -22,8 +24,6 @@ from agent.process.persist import (
     encode_snapshot,
     read_boot_id,
     remaining_hold,
-    remove_stale_temps,
-    write_atomic,
 )
 
 HOLD = 120.0
@@ -134,7 +134,7 @@ def test_write_atomic_temp_names_are_the_ones_cleaned(tmp_path: Path,
 
     leftover = tmp_path / f".{SNAPSHOT_NAME}.{os.getpid()}-0.tmp"
     leftover.write_bytes(b"{")  # a name taken by an earlier process is skipped (O_EXCL)
-    monkeypatch.setattr(persist, "_TEMP_COUNTER", itertools.count())
+    monkeypatch.setattr(atomic, "_TEMP_COUNTER", itertools.count())
     monkeypatch.setattr(os, "replace", cut)
     with pytest.raises(OSError, match="power cut"):
         write_atomic(target, b"three")
@@ -167,7 +167,6 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from agent.process import persist
 
     real = persist._write_private
 

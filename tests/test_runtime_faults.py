@@ -339,7 +339,7 @@ dir = ""
     asyncio.run(scenario())
     log = agent.log()
     refused = re.compile(
-        rf" WARNING agent\.process\.runtime: broker 127\.0\.0\.1:{password_broker.port}: "
+        rf" WARNING agent\.process\.link: broker 127\.0\.0\.1:{password_broker.port}: "
         r"(not authorised \(CONNACK 5\)|bad user name or password \(CONNACK 4\)); "
         r"retrying in \d+\.\d s$")
     lines = [line for line in log.splitlines() if "CONNACK" in line]

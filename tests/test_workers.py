@@ -10,6 +10,7 @@ from pathlib import Path
 from agent.model.view import View
 from agent.outputs.file import FileConfig, FileOutput
 from agent.process.workers import OutputWorker
+from tests.tasks import running
 
 
 def view(message: str) -> View:
@@ -61,17 +62,14 @@ def test_stuck_output_does_not_delay_another(tmp_path: Path) -> None:
         path = tmp_path / "view.json"
         workers = [OutputWorker("stuck", stuck, 0.5),
                    OutputWorker("file", FileOutput(FileConfig(path=str(path))), 0.5)]
-        for w in workers:
-            w.start()
-        for text in ("one", "two", "three"):
-            for w in workers:
-                w.submit(view(text))
-            assert await workers[1].flush(5.0)
-            assert json.loads(path.read_bytes())["message"] == text
-        assert stuck.calls == 1
-        assert not await workers[0].flush(0.05)
-        for w in workers:
-            await w.stop()
+        async with running(*workers):
+            for text in ("one", "two", "three"):
+                for w in workers:
+                    w.submit(view(text))
+                assert await workers[1].flush(5.0)
+                assert json.loads(path.read_bytes())["message"] == text
+            assert stuck.calls == 1
+            assert not await workers[0].flush(0.05)
     asyncio.run(scenario())
 
 
@@ -79,16 +77,15 @@ def test_failures_are_counted_and_newest_view_shown_on_recovery() -> None:
     async def scenario() -> None:
         flaky = Flaky(failures=3)
         worker = OutputWorker("flaky", flaky, 0.2)
-        worker.start()
-        worker.submit(view("old"))
-        worker.submit(view("new"))
-        assert await worker.flush(10.0)
-        assert flaky.shown == ["new"]
-        assert worker.stats.failed == 3
-        assert worker.stats.ok == 1
-        assert worker.stats.last_error == "OSError: device gone"
-        assert flaky.closes == 3 and flaky.opens == 4   # closed after each failure, reopened
-        await worker.stop()
+        async with running(worker):
+            worker.submit(view("old"))
+            worker.submit(view("new"))
+            assert await worker.flush(10.0)
+            assert flaky.shown == ["new"]
+            assert worker.stats.failed == 3
+            assert worker.stats.ok == 1
+            assert worker.stats.last_error == "OSError: device gone"
+            assert flaky.closes == 3 and flaky.opens == 4   # closed after each failure, reopened
         assert flaky.closes == 4
     asyncio.run(scenario())
 
@@ -152,14 +149,13 @@ def test_repaint_every_refresh_s_without_a_view_change() -> None:
     async def scenario() -> None:
         display = Display()
         worker = OutputWorker("lcd", display, 0.2, refresh_s=0.05)
-        worker.start()
-        worker.submit(view("hello"))
-        await until(lambda: display.painted.count(("repaint", "hello")) >= 2, "two repaints")
-        assert display.painted[0] == ("show", "hello")
-        worker.submit(view("next"))
-        await until(lambda: ("repaint", "next") in display.painted, "repaint of the new view")
-        assert display.opens == 1 and worker.stats.failed == 0
-        await worker.stop()
+        async with running(worker):
+            worker.submit(view("hello"))
+            await until(lambda: display.painted.count(("repaint", "hello")) >= 2, "two repaints")
+            assert display.painted[0] == ("show", "hello")
+            worker.submit(view("next"))
+            await until(lambda: ("repaint", "next") in display.painted, "repaint of the new view")
+            assert display.opens == 1 and worker.stats.failed == 0
     asyncio.run(scenario())
 
 
@@ -167,14 +163,13 @@ def test_failed_repaint_closes_reopens_and_shows_in_full() -> None:
     async def scenario() -> None:
         display = Display(fail_repaints=2)
         worker = OutputWorker("lcd", display, 0.2, refresh_s=0.05)
-        worker.start()
-        worker.submit(view("hello"))
-        await until(lambda: ("repaint", "hello") in display.painted, "a good repaint")
-        assert display.painted[:3] == [("show", "hello")] * 3  # re-shown after each re-open
-        assert worker.stats.failed == 2
-        assert worker.stats.last_error == "OSError: display did not answer"
-        assert display.opens == 3 and display.closes == 2
-        await worker.stop()
+        async with running(worker):
+            worker.submit(view("hello"))
+            await until(lambda: ("repaint", "hello") in display.painted, "a good repaint")
+            assert display.painted[:3] == [("show", "hello")] * 3  # re-shown after each re-open
+            assert worker.stats.failed == 2
+            assert worker.stats.last_error == "OSError: display did not answer"
+            assert display.opens == 3 and display.closes == 2
     asyncio.run(scenario())
 
 
@@ -182,15 +177,14 @@ def test_lost_device_is_reopened_and_the_same_view_shown_again() -> None:
     async def scenario() -> None:
         display = Display()
         worker = OutputWorker("lcd", display, 0.2)  # refresh off: only watch() acts
-        worker.start()
-        worker.submit(view("hello"))
-        await until(lambda: display.painted == [("show", "hello")], "first show")
-        display.lost.set()
-        await until(lambda: len(display.painted) == 2, "show after the device came back")
-        assert display.painted[1] == ("show", "hello")
-        assert (display.opens, display.closes, worker.stats.failed) == (2, 1, 1)
-        assert worker.stats.last_error == "OSError: device replaced"
-        await worker.stop()
+        async with running(worker):
+            worker.submit(view("hello"))
+            await until(lambda: display.painted == [("show", "hello")], "first show")
+            display.lost.set()
+            await until(lambda: len(display.painted) == 2, "show after the device came back")
+            assert display.painted[1] == ("show", "hello")
+            assert (display.opens, display.closes, worker.stats.failed) == (2, 1, 1)
+            assert worker.stats.last_error == "OSError: device replaced"
     asyncio.run(scenario())
 
 
@@ -201,8 +195,7 @@ def test_refresh_s_comes_from_the_output_config() -> None:
         display = Display()
         config = SerialConfig(device="/dev/ttyS1", refresh_s=0.05, retry_max_s=0.2)
         worker = OutputWorker.for_config("lcd", display, config)
-        worker.start()
-        worker.submit(view("hello"))
-        await until(lambda: ("repaint", "hello") in display.painted, "a repaint")
-        await worker.stop()
+        async with running(worker):
+            worker.submit(view("hello"))
+            await until(lambda: ("repaint", "hello") in display.painted, "a repaint")
     asyncio.run(scenario())

@@ -140,7 +140,6 @@ CLEARED: Final = Cleared()
 Message = DefaultPrice | TariffMessage | SessionCost | Heartbeat | Cleared
 
 TOPICS: Final = ("default_price", "tariff_message", "session_cost", "heartbeat")
-Topic = Literal["default_price", "tariff_message", "session_cost", "heartbeat"]
 
 
 class DecodeError(Exception):

@@ -1,4 +1,4 @@
-"""Message text for the display: language choice, HTML to plain text, QR code links."""
+"""Text: message text for the display (language, HTML to plain text, QR links), log excerpts."""
 
 from __future__ import annotations
 
@@ -78,3 +78,10 @@ def choose(messages: Sequence[MessageContent] | None, prefs: tuple[str, ...]) ->
     if links:
         qr = _pick(links, prefs).content.strip() or None
     return Chosen(text=text, language=language, qr_code=qr)
+
+
+def truncate(data: bytes | str, limit: int = 120) -> str:
+    """A payload shortened for a log line, with non-printables escaped."""
+    text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
+    text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[:limit] + f"...({len(data)} bytes)"

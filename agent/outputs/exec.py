@@ -25,9 +25,9 @@ from typing import Annotated
 
 import msgspec
 
+from agent.model.text import truncate
 from agent.model.view import View, encode_view
 from agent.outputs.base import OutputConfig
-from agent.process.logs import truncate
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 STDERR_KEEP = 4096  # bytes of stderr kept for the error message

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from agent.atomic import write_atomic
 from agent.model.view import View, encode_view, same_content
 from agent.outputs.base import OutputConfig
-from agent.process.persist import write_atomic
 
 
 class FileConfig(OutputConfig, tag="file", frozen=True):

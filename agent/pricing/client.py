@@ -31,9 +31,9 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
+from agent.atomic import write_atomic
 from agent.pricing.settings import PricingConfig
 from agent.pricing.structure import BadJsonError, Rate, StructureError, load_rate
-from agent.process.persist import write_atomic
 from agent.settings import secretfile
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from agent.process.mqtt import Connection, MqttError
 from agent.process.status import BrokerStats
 from agent.process.supervise import ReconnectPacer
 from agent.settings.config import Config
-from agent.settings.preflight import read_password, ssl_context
+from agent.settings.credentials import read_password, ssl_context
 
-log = logging.getLogger("agent.process.runtime")
+log = logging.getLogger(__name__)
 
 Route = Callable[[bytes, float], None]
 

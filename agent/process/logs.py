@@ -181,10 +181,3 @@ def dropped() -> int:
     """Log records dropped so far because stderr could not keep up (for the status file)."""
     writer = _Process.writer
     return _Process.dropped_before + (writer.dropped if writer is not None else 0)
-
-
-def truncate(data: bytes | str, limit: int = 120) -> str:
-    """A payload shortened for a log line, with non-printables escaped."""
-    text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
-    text = text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= limit else text[:limit] + f"...({len(data)} bytes)"

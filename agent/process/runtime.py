@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from agent.atomic import write_atomic
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
 from agent.model.display import LinkChanged, PricingChanged, State, Tick
@@ -26,7 +27,6 @@ from agent.process import logs
 from agent.process.inbox import Inbox
 from agent.process.link import BrokerLink
 from agent.process.panel import Panel, build_panels
-from agent.process.persist import write_atomic
 from agent.process.sdnotify import Notifier
 from agent.process.status import Counters
 from agent.process.supervise import ApiWatch

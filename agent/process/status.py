@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from agent.everest.session_cost import TOPICS
-from agent.process.logs import truncate
+from agent.model.text import truncate
 
 if TYPE_CHECKING:
     from agent.process.supervise import ApiWatch
 
-log = logging.getLogger("agent.everest.session_cost")
+log = logging.getLogger(__name__)
 
 # A flood of bad payloads is logged once per topic per this many seconds, with a count.
 REJECTION_LOG_INTERVAL_S = 10.0

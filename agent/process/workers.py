@@ -9,7 +9,6 @@ a failed show(): close, back off, re-open, show the newest view in full.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Literal, cast
@@ -55,7 +54,6 @@ class OutputWorker:
         self._idle.set()
         self._opened = False
         self._failing = False
-        self._task: asyncio.Task[None] | None = None
 
     @classmethod
     def for_config(cls, name: str, output: Output, config: OutputConfig) -> OutputWorker:
@@ -72,10 +70,6 @@ class OutputWorker:
             if self._opened:
                 await self._close(CLOSE_TIMEOUT_S)
 
-    def start(self) -> None:
-        """Start the worker task (owned here, cancelled by stop())."""
-        self._task = asyncio.create_task(self._run(), name=f"output:{self.name}")
-
     def submit(self, view: View) -> None:
         """Make `view` the next thing to show; an older pending view is dropped."""
         self._latest = view
@@ -89,16 +83,6 @@ class OutputWorker:
         except TimeoutError:
             return False
         return True
-
-    async def stop(self, within_s: float = 0.3) -> None:
-        """Cancel the worker and close the output."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._opened:
-            await self._close(within_s)
 
     async def _close(self, within_s: float) -> None:
         self._opened = False

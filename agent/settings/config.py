@@ -206,30 +206,13 @@ def _check_evses(evses: list[EvseConfig], outputs: list[OutputConfig]) -> None:
             raise ConfigError(f"config key output[{i}].evse: no [[evse]] with id {output.evse}")
 
 
-def load(path: str | Path, *, preflight: bool = True) -> Config:
-    """Read and validate a config file; raises ConfigError.
-
-    `preflight` also checks what the keys point at (TLS and secret files, directories,
-    optional dependencies): for running the agent. A tool that only reads the broker settings
-    (the simulator) skips it; it may run as another user than the agent.
-    """
+def load(path: str | Path) -> Config:
+    """Read and validate a config file against its schema; raises ConfigError."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-    config = parse(text)
-    if preflight:
-        from agent.settings import preflight as checks  # imports config: checks what keys point at
-
-        checks.check(config)
-    return config
-
-
-def read_secret(path: str, key: str) -> str:
-    """The validated one-line secret in `path`; the error names the key, never the content."""
-    from agent.settings import preflight
-
-    return preflight.read_secret(path, key)
+    return parse(text)
 
 
 def release_parser() -> None:

@@ -16,7 +16,6 @@ from typing import Literal
 from agent.outputs.lineproto import transliterate
 
 Rom = Literal["A00", "A02"]
-ROMS: tuple[Rom, ...] = ("A00", "A02")
 
 # A glyph is 8 rows of 5 pixels (bit 4 = leftmost), the cursor row last.
 Glyph = tuple[int, int, int, int, int, int, int, int]
