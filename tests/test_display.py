@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from agent.everest.session_cost import DecodeError, decode
+from agent.everest.session_cost import DecodeError, DefaultPrice, SessionCost, TariffMessage, decode
 from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
 from agent.model.money import MoneyFormat
 from agent.model.view import View, encode_view
@@ -18,8 +18,8 @@ MODEL = DisplayModel(DisplayConfig(languages=["de", "en"], tariff_hold_s=60, fin
 
 def ev(topic: str, doc: dict[str, Any]) -> Event:
     msg = decode(topic, json.dumps(doc).encode())
-    assert not isinstance(msg, int)
-    return msg  # type: ignore[return-value]
+    assert isinstance(msg, DefaultPrice | TariffMessage | SessionCost), msg  # an event, decoded
+    return msg
 
 
 def cost(session: str = "S1", status: str = "Running", value: int = 289, decimals: int = 3,

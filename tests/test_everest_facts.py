@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from agent.everest.session_cost import CLEARED, DecodeError, SessionCost, decode
+from agent.everest.session_cost import (
+    CLEARED,
+    DecodeError,
+    DefaultPrice,
+    SessionCost,
+    TariffMessage,
+    decode,
+)
 from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
 from agent.model.view import encode_view
 
@@ -46,8 +53,8 @@ def tariff(text: str, kind: str | None, ident: str | None = None, **extra: Any) 
     if ident is not None:
         doc["identifier_id"] = ident
     msg = decode("tariff_message", everest(doc))
-    assert not isinstance(msg, int)
-    return msg  # type: ignore[return-value]
+    assert isinstance(msg, DefaultPrice | TariffMessage | SessionCost), msg  # an event, decoded
+    return msg
 
 
 def run(events: list[tuple[float, Event]], state: State | None = None,

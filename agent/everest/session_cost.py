@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from agent.model.currencies import CurrencyCode
+from agent.structs import Record
 
 CostCategory = Literal["Energy", "Time", "FlatFee", "Other"]
 SessionStatus = Literal["Running", "Idle", "Finished"]
@@ -34,7 +35,7 @@ Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
 # frozen: messages are shared by the display state; gc=False: no cycles to track.
 
 
-class MessageContent(msgspec.Struct, frozen=True, gc=False):
+class MessageContent(Record):
     """One text in one language and format."""
 
     content: str
@@ -42,41 +43,41 @@ class MessageContent(msgspec.Struct, frozen=True, gc=False):
     language: str | UnsetType = UNSET
 
 
-class Currency(msgspec.Struct, frozen=True, gc=False):
+class Currency(Record):
     """Currency code and the number of decimals the values use (both optional)."""
 
     code: CurrencyCode | UnsetType = UNSET
     decimals: Decimals | UnsetType = UNSET
 
 
-class MoneyAmount(msgspec.Struct, frozen=True, gc=False):
+class MoneyAmount(Record):
     """An amount in units of 10**-decimals of the currency."""
 
     value: Int32
 
 
-class Price(msgspec.Struct, frozen=True, gc=False):
+class Price(Record):
     """A unit price: amount plus the currency it is expressed in."""
 
     currency: Currency
     value: MoneyAmount
 
 
-class ChargingPriceComponent(msgspec.Struct, frozen=True, gc=False):
+class ChargingPriceComponent(Record):
     """Price of one cost category while charging."""
 
     category: CostCategory | UnsetType = UNSET
     price: Price | UnsetType = UNSET
 
 
-class IdlePrice(msgspec.Struct, frozen=True, gc=False):
+class IdlePrice(Record):
     """Idle fee per hour after a grace period."""
 
     grace_minutes: int | UnsetType = UNSET
     hour_price: Price | UnsetType = UNSET
 
 
-class NextPeriodPrice(msgspec.Struct, frozen=True, gc=False):
+class NextPeriodPrice(Record):
     """Prices that start at `timestamp_from` (may be the empty string)."""
 
     timestamp_from: str
@@ -84,7 +85,7 @@ class NextPeriodPrice(msgspec.Struct, frozen=True, gc=False):
     idle_price: IdlePrice | UnsetType | None = UNSET
 
 
-class SessionCostChunk(msgspec.Struct, frozen=True, gc=False):
+class SessionCostChunk(Record):
     """A part of the session cost; the session total is the sum of all chunks."""
 
     timestamp_from: str | UnsetType = UNSET
@@ -95,13 +96,13 @@ class SessionCostChunk(msgspec.Struct, frozen=True, gc=False):
     category: CostCategory | UnsetType = UNSET
 
 
-class DefaultPrice(msgspec.Struct, frozen=True, gc=False):
+class DefaultPrice(Record):
     """Price text shown before any session (no amounts)."""
 
     messages: list[MessageContent]
 
 
-class TariffMessage(msgspec.Struct, frozen=True, gc=False):
+class TariffMessage(Record):
     """Tariff text bound to a token (at authorization) or to a session/transaction."""
 
     messages: list[MessageContent]
@@ -110,7 +111,7 @@ class TariffMessage(msgspec.Struct, frozen=True, gc=False):
     identifier_type: IdentifierType | UnsetType = UNSET
 
 
-class SessionCost(msgspec.Struct, frozen=True, gc=False):
+class SessionCost(Record):
     """Running or final cost of one session."""
 
     session_id: str
@@ -125,13 +126,13 @@ class SessionCost(msgspec.Struct, frozen=True, gc=False):
     qr_code: str | UnsetType = UNSET
 
 
-class Heartbeat(msgspec.Struct, frozen=True, gc=False):
+class Heartbeat(Record):
     """EVerest's heartbeat counter (uint64, wraps to 0)."""
 
     id: int
 
 
-class Cleared(msgspec.Struct, frozen=True, gc=False):
+class Cleared(Record):
     """A zero-byte payload: the retained message of the topic was cleared (not an error)."""
 
 

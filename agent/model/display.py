@@ -14,6 +14,7 @@ from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost
 from agent.model.money import MoneyFormat
 from agent.model.render import Renderer, total_value
 from agent.model.view import Estimate, Screen, View
+from agent.structs import Settings
 
 if TYPE_CHECKING:
     # Imported where they are used: the EVSE manager API's messages and the exact Fraction
@@ -31,7 +32,7 @@ _STATUS_SCREEN: dict[str, Screen] = {"Running": "charging", "Idle": "idle",
                                      "Finished": "finished"}
 
 
-class DisplayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class DisplayConfig(Settings, kw_only=True):
     """`[display]`: language preference, fallback currency, hold times, money format."""
 
     languages: list[str] = msgspec.field(default_factory=lambda: ["en"])

@@ -28,12 +28,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
-import msgspec
 from msgspec import UNSET
 
 from agent.everest.evse_manager import EvseStateEnum
 from agent.everest.session_cost import Price, SessionCost
 from agent.model.currencies import minor_unit
+from agent.structs import Record
 
 Phase = Literal["charging", "idle", "stopped"]
 
@@ -57,7 +57,7 @@ def track_idle_since(previous: float | None, state: EvseStateEnum, now: float) -
     return now if previous is None else previous
 
 
-class LiveBase(msgspec.Struct, frozen=True, gc=False):
+class LiveBase(Record):
     """The starting point of the extrapolation: one session_cost and where the EVSE stood then."""
 
     session_id: str

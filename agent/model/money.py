@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-import msgspec
-
 from agent.model.currencies import minor_unit
+from agent.structs import Settings
 
 # Unit prices (per kWh, per hour) keep up to this many digits: 0.3950 EUR/kWh is a real tariff.
 UNIT_PRICE_DIGITS = 4
 
 
-class MoneyFormat(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class MoneyFormat(Settings, kw_only=True):
     """How amounts are written: `4.56 EUR` by default."""
 
     decimal_separator: str = "."

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-import msgspec
 from msgspec import UNSET
 
 from agent.everest.session_cost import MessageContent
+from agent.structs import Record
 
 _LINK_FORMATS = frozenset({"URI", "QRCODE"})
 
 
-class Chosen(msgspec.Struct, frozen=True, gc=False):
+class Chosen(Record):
     """The text and QR code picked from a message list, and the text's language."""
 
     text: str | None = None

@@ -6,11 +6,13 @@ from typing import Literal
 
 import msgspec
 
+from agent.structs import Record
+
 Screen = Literal["price", "tariff", "charging", "idle", "finished", "unavailable"]
 Status = Literal["Running", "Idle", "Finished"]
 
 
-class Total(msgspec.Struct, frozen=True, gc=False):
+class Total(Record):
     """A money amount as sent (value at `decimals`) plus its display text."""
 
     value: int
@@ -19,14 +21,14 @@ class Total(msgspec.Struct, frozen=True, gc=False):
     text: str
 
 
-class NextPeriod(msgspec.Struct, frozen=True, gc=False):
+class NextPeriod(Record):
     """Prices that apply from `from` (a timestamp string as EVerest sent it, may be empty)."""
 
     from_: str = msgspec.field(name="from")
     prices: list[str] = msgspec.field(default_factory=list)
 
 
-class Estimate(msgspec.Struct, frozen=True, gc=False):
+class Estimate(Record):
     """The agent's own cost estimate from a local price structure (decimal string)."""
 
     value: str
@@ -34,7 +36,7 @@ class Estimate(msgspec.Struct, frozen=True, gc=False):
     text: str
 
 
-class Live(msgspec.Struct, frozen=True, gc=False):
+class Live(Record):
     """Live values of the EVSE's running session (EVerest's session_info)."""
 
     energy_wh: int
@@ -43,7 +45,7 @@ class Live(msgspec.Struct, frozen=True, gc=False):
     state: str
 
 
-class LiveTotal(msgspec.Struct, frozen=True, gc=False):
+class LiveTotal(Record):
     """The backend's newest total extrapolated with the live meter (never replaces `total`)."""
 
     value: int
@@ -53,7 +55,7 @@ class LiveTotal(msgspec.Struct, frozen=True, gc=False):
     estimated: bool = True
 
 
-class View(msgspec.Struct, frozen=True, gc=False):
+class View(Record):
     """Everything a display shows; equality ignores nothing, so compare with `same_content`."""
 
     screen: Screen

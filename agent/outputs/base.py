@@ -8,9 +8,10 @@ import msgspec
 from msgspec import Meta
 
 from agent.model.view import View
+from agent.structs import Settings
 
 
-class OutputConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True,
+class OutputConfig(Settings, kw_only=True,
                    tag_field="type"):
     """Keys common to every `[[output]]` table; each kind subclasses it with `tag="<type>"`."""
 

@@ -36,6 +36,7 @@ import msgspec
 from agent.model.view import View
 from agent.outputs.base import OutputConfig
 from agent.outputs.gpio_backend import CONSUMER, Backend, Opener, open_gpiod
+from agent.structs import Settings
 
 Condition = Literal["session_active", "charging", "idle", "finished", "link_down",
                     "price_available", "unavailable"]
@@ -44,7 +45,7 @@ CONDITIONS: tuple[Condition, ...] = ("session_active", "charging", "idle", "fini
 Offset = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
-class Pulse(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Pulse(Settings):
     """`pulse = {line = N, ms = 50}`: strobe line N after each update."""
 
     line: Offset

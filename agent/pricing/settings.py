@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-import msgspec
+from agent.structs import Settings
 
 
-class PricingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class PricingConfig(Settings, kw_only=True):
     """Where the tariff comes from: a local Rate file and/or the be.ENERGISED API."""
 
     structure_file: str = ""

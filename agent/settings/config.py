@@ -15,6 +15,7 @@ from agent.model.display import DisplayConfig
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import UnknownOutput, load_kind
 from agent.pricing.settings import PricingConfig
+from agent.structs import Settings
 
 Seconds = Annotated[float, Meta(gt=0)]
 
@@ -23,7 +24,7 @@ class ConfigError(Exception):
     """Invalid configuration; str() is one line naming the key and the problem."""
 
 
-class EverestConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class EverestConfig(Settings, kw_only=True):
     """`[everest]`: where EVerest's API module publishes."""
 
     module_id: str = "session_cost_consumer"
@@ -40,7 +41,7 @@ class EverestConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         return f"{self.topic_prefix}everest_api/1/session_cost_consumer/{self.module_id}/"
 
 
-class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class TlsConfig(Settings, kw_only=True):
     """`[mqtt.tls]`: CA bundle and optional client certificate."""
 
     ca_file: str = ""
@@ -48,7 +49,7 @@ class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     key_file: str = ""
 
 
-class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class MqttConfig(Settings, kw_only=True):
     """`[mqtt]`: the broker EVerest uses."""
 
     host: str = "127.0.0.1"
@@ -63,7 +64,7 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     max_payload_bytes: Annotated[int, Meta(ge=64)] = 65536
 
 
-class WatchdogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class WatchdogConfig(Settings, kw_only=True):
     """`[watchdog]`: communication check cadence and heartbeat supervision."""
 
     communication_check_interval_s: Seconds = 1.0
@@ -80,20 +81,20 @@ class WatchdogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
                              f"everest_check_timeout_s ({self.everest_check_timeout_s:g})")
 
 
-class StatusConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class StatusConfig(Settings, kw_only=True):
     """`[status]`: where and how often the status file is written (empty path: never)."""
 
     path: str = "/run/cost-agent/status.json"
     interval_s: Seconds = 5.0
 
 
-class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class StateConfig(Settings, kw_only=True):
     """`[state]`: persisted default price and last finished session (empty dir: none)."""
 
     dir: str = "/var/lib/cost-agent"
 
 
-class EvseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class EvseConfig(Settings, kw_only=True):
     """`[[evse]]`: one EVSE (connector) and EVerest's EVSE manager consumer API module of it."""
 
     id: Annotated[int, Meta(ge=1)]
@@ -108,7 +109,7 @@ class EvseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         return f"{topic_prefix}everest_api/1/evse_manager_consumer/{self.module_id}/"
 
 
-class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class Config(Settings, kw_only=True):
     """The whole validated configuration."""
 
     everest: EverestConfig = msgspec.field(default_factory=EverestConfig)

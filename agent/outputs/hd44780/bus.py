@@ -22,6 +22,7 @@ from typing import Annotated
 import msgspec
 
 from agent.outputs.hd44780.encode import EXEC_US, Nibble
+from agent.structs import Settings
 
 Pin = Annotated[int, msgspec.Meta(ge=0, le=7)]
 Offset = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -29,7 +30,7 @@ Offset = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 MAX_CHUNK = 3 * 1024
 
 
-class PinMap(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PinMap(Settings):
     """Which PCF8574 pin (0-7) drives which LCD signal."""
 
     rs: Pin
@@ -56,7 +57,7 @@ class PinMap(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 DEFAULT_PINS = PinMap(rs=0, rw=1, e=2, backlight=3, d4=4, d5=5, d6=6, d7=7)
 
 
-class GpioLines(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class GpioLines(Settings):
     """The GPIO line offsets of a display wired in 4-bit mode (RW tied to ground)."""
 
     rs: Offset
