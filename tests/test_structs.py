@@ -14,7 +14,6 @@ from agent.settings.config import Config, ConfigError, parse
 from agent.structs import Record, Settings
 
 
-
 def tables(struct: type[msgspec.Struct], seen: set[type] | None = None
            ) -> Iterator[type[msgspec.Struct]]:
     """`struct` and every Struct type reachable through its fields' annotations."""
