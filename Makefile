@@ -25,9 +25,12 @@ bench: setup
 footprint: setup
 	$(BIN)/python bench/footprint.py --check --loop both
 
+# The suite on every core (pytest-xdist: one worker process, and one private mosquitto, per
+# core; WORKERS=0 runs it in this process), the slowest tests listed at the end.
+WORKERS ?= auto
 test: lint
 	$(BIN)/python bench/decode.py --check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) -rs --durations=15 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

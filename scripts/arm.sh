@@ -370,8 +370,10 @@ test_all() {
 
     t0=$(now)
     log "the pytest suite as $ARCH code"
-    # per-test timeout x5: a safety net against hangs, and emulated code is several times slower
-    guest "python -m pytest -p no:cacheprovider -rs --timeout=600 ${PYTEST_ARGS:-}" | tee "$RESULTS/pytest.txt" ||
+    # per-test timeout x5: a safety net against hangs, and emulated code is several times slower;
+    # one pytest-xdist worker (and private broker) per core, the slowest tests listed at the end
+    guest "python -m pytest -p no:cacheprovider -rs --timeout=600 -n ${ARM_WORKERS:-auto} \
+        --durations=15 ${PYTEST_ARGS:-}" | tee "$RESULTS/pytest.txt" ||
         status=1
     t_suite=$(( $(now) - t0 ))
 
@@ -390,8 +392,8 @@ test_all() {
     printf '%-34s %s\n' "pytest suite" "${t_suite} s: $(grep -E '[0-9]+ (passed|failed)' \
         "$RESULTS/pytest.txt" | tail -n1)"
     printf '%-34s %s\n' "decode + footprint benches" "${t_bench} s"
-    echo "decode --check (session_cost: decode <= 0.6x, full <= 1.2x json.loads): native" \
-        "$native_decode, $ARCH $arm_decode"
+    echo "decode --check (session_cost: decode <= 0.6x json.loads; natively also full <= 1.2x):" \
+        "native $native_decode, $ARCH $arm_decode"
     compare_decode "$RESULTS/decode-native.json" "$RESULTS/decode.json" "$ARCH"
     printf '%-34s %s\n' "footprint (native)" "$native_fp"
     printf '%-34s %s\n' "footprint ($ARCH)" "$(grep -m1 '^run 2' "$RESULTS/footprint.txt" || true)"

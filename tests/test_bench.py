@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,15 +23,25 @@ from agent.everest.session_cost import (
 from agent.model.display import DisplayConfig, DisplayModel, State
 from agent.model.view import encode_view
 from bench import payloads
-from bench.decode import CHECK_CASE, COLUMNS, TABLE_HEADER, Row, as_json, check, table
+from bench.decode import (
+    CHECK_CASE,
+    CHECK_LIMITS,
+    COLUMNS,
+    TABLE_HEADER,
+    Row,
+    as_json,
+    check,
+    gated,
+    table,
+)
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 SCRIPT: Final = ROOT / "bench" / "decode.py"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=120, check=False, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize("name", list(payloads.CASES))
@@ -127,3 +138,33 @@ def test_quick_json_output() -> None:
             assert row["ns"][column] > 0
     assert doc["check"]["case"] == CHECK_CASE
     assert doc["check"]["passed"] is (result.returncode == 0)
+
+
+def test_under_emulation_only_typed_decode_is_gated() -> None:
+    # The full path is interpreted Python, json.loads is C: qemu-user slows them unequally.
+    assert gated(emulated=False) == CHECK_LIMITS
+    assert gated(emulated=True) == {"decode": CHECK_LIMITS["decode"]}
+    slow_python = Row("session_cost", "session_cost", 1234,
+                      {"decode": 300.0, "full": 1300.0, "json": 1000.0, "pydantic": None})
+    assert check([slow_python], gated(emulated=True)) == []
+    assert len(check([slow_python], gated(emulated=False))) == 1
+    slow_decode = Row("session_cost", "session_cost", 1234,
+                      {"decode": 700.0, "full": 900.0, "json": 1000.0, "pydantic": None})
+    assert len(check([slow_decode], gated(emulated=True))) == 1
+    doc = as_json([slow_python], [], gated(emulated=True), attempts=2)
+    assert doc["check"] == {"case": CHECK_CASE, "limits": {"decode": 0.6}, "passed": True,
+                            "failures": [], "attempts": 2}
+
+
+def test_emulated_check_says_what_it_does_not_gate() -> None:
+    result = _run("--check", "--quick", "--attempts", "1", env={"COST_AGENT_EXPECT_QEMU_USER": "1"})
+    if result.returncode == 0:
+        assert "full reported, not gated" in result.stderr
+    else:  # only the typed decode can fail it
+        assert "CHECK FAILED: session_cost: typed decode" in result.stderr, result.stderr
+        assert "decode+update" not in result.stderr
+
+
+def test_attempts_must_be_positive() -> None:
+    result = _run("--check", "--attempts", "0")
+    assert result.returncode == 2 and "--attempts" in result.stderr

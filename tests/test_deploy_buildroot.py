@@ -200,12 +200,27 @@ def test_hashes_match_the_sdists(pkg: str, dist: str, sdists: dict[str, Path]) -
 # ------------------------------------------------------ cost-agent package
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under `if TYPE_CHECKING:` (never imported at run time)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING",
+                                                                   "typing.TYPE_CHECKING"):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def agent_imports() -> set[str]:
-    """Top-level modules the agent package imports (absolute imports only)."""
+    """Top-level modules the agent package imports at run time (absolute imports only)."""
     mods: set[str] = set()
     for path in (ROOT / "agent").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        for node in _runtime_nodes(tree):
             if isinstance(node, ast.Import):
                 mods.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
