@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 BUILD=${BOOT_BUILD:-$REPO/build/boot}
 CACHE=$REPO/build/arm/cache
-DEBS=$CACHE/debs-arm64-image
+DEBS=$CACHE/debs-arm64  # shared with scripts/arm.sh (ARCH=arm64): one download of each .deb
 WHEELS=$CACHE/wheels-arm64
 BASE=$BUILD/rootfs
 IMAGE=$BUILD/root.img
