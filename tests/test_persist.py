@@ -198,6 +198,57 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
     assert saved.default_price.messages[0].content == "final"
 
 
+def test_a_save_equal_to_the_saved_state_still_lands_after_a_cancelled_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saved "first"; a write of "old" is cut off by the stop; the final state is "first"
+    again: the disk must end with "first", not with the old write landing last."""
+    import threading
+
+    real = persist._write_private
+    started, gate, landed = threading.Event(), threading.Event(), threading.Event()
+
+    def held(path: Path, data: bytes) -> None:
+        if b'"old"' in data:
+            started.set()
+            gate.wait(10)
+            real(path, data)
+            landed.set()
+            return
+        real(path, data)
+
+    monkeypatch.setattr(persist, "_write_private", held)
+
+    def price(text: str) -> State:
+        msg = decode("default_price", json.dumps({"messages": [{"content": text}]}).encode())
+        return MODEL.update(State(), msg, 0.0)  # type: ignore[arg-type]
+
+    def on_disk() -> str:
+        saved = msgspec.json.decode((tmp_path / SNAPSHOT_NAME).read_bytes(), type=Snapshot)
+        assert saved.default_price is not None
+        return saved.default_price.messages[0].content
+
+    async def scenario() -> None:
+        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        writer = asyncio.create_task(keeper.run())
+        keeper.request(price("first"), 0.0, 0.0)
+        keeper.request(price("first"), 0.0, 0.0)
+        for _ in range(500):
+            if (tmp_path / SNAPSHOT_NAME).exists():
+                break
+            await asyncio.sleep(0.01)
+        keeper.request(price("old"), 0.0, 0.0)
+        await asyncio.to_thread(started.wait, 10)
+        writer.cancel()  # the task group cancels the writer at stop
+        await asyncio.gather(writer, return_exceptions=True)
+        keeper.request(price("first"), 0.0, 0.0)  # the final save: the state saved before
+        keeper.close()
+        threading.Timer(0.2, gate.set).start()  # the slow flash write ends meanwhile
+        await keeper.run()
+        await asyncio.to_thread(landed.wait, 10)
+    asyncio.run(scenario())
+    assert on_disk() == "first"
+
+
 def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> None:
     from agent.everest.evse_manager import EvseId, SessionEvent
 

@@ -144,20 +144,29 @@ class SnapshotKeeper:
     async def _save(self, state: State, now_mono: float, now_wall: float) -> None:
         if not self.state_dir:
             return
-        snapshot = self.snapshot_of(state, now_mono, now_wall)
-        if _same(snapshot, self.saved):
-            return
-        path = Path(self.state_dir) / self.name
+        # First the write in flight (a cancelled save leaves its thread running): only then is
+        # `saved` what the disk will hold, and the newest request the last write to land.
         previous = self._inflight
         if previous is not None and not previous.done():
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
-        self._inflight = asyncio.ensure_future(
+        snapshot = self.snapshot_of(state, now_mono, now_wall)
+        if _same(snapshot, self.saved):
+            return
+        path = Path(self.state_dir) / self.name
+        inflight = asyncio.ensure_future(
             asyncio.to_thread(_write_private, path, encode_snapshot(snapshot)))
+        self._inflight = inflight
+
+        def landed(done: asyncio.Future[None], snapshot: Snapshot = snapshot) -> None:
+            # Also when this save's waiter was cancelled: the disk holds it all the same.
+            if not done.cancelled() and done.exception() is None:
+                self.saved = snapshot
+
+        inflight.add_done_callback(landed)
         try:
             # Shielded: a write in flight finishes even when the stop cancels its waiter.
-            await asyncio.shield(self._inflight)
-            self.saved = snapshot
+            await asyncio.shield(inflight)
         except OSError as exc:
             log.warning("state file %s: %s", path, exc)
 
