@@ -316,9 +316,24 @@ def test_exception_quoting_the_token_never_escapes_or_is_logged(
     client._token = f"{TOKEN}\r\nX-Injected: 1"  # as if the token file changed under us
     with caplog.at_level(logging.DEBUG):
         assert asyncio.run(client.fetch("T")) is None
-    assert client.stats.errors == {"network": 1}
+    assert client.stats.errors == {"request": 1}  # not the network's fault
     _assert_no_token(client, caplog)
     assert "X-Injected" not in caplog.text
+
+
+def test_a_programming_error_is_not_counted_as_a_network_error(
+        tmp_path: Path, api: tuple[str, Behaviour], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug surfaces (the runtime's task group then stops the agent with exit 1)."""
+    url, _ = api
+    client = _client(tmp_path, url)
+
+    def broken(body: bytes) -> None:
+        raise AttributeError("a bug in the agent")
+
+    monkeypatch.setattr(client, "_parse", broken)
+    with pytest.raises(AttributeError, match="a bug in the agent"):
+        asyncio.run(client.fetch("T"))
+    assert client.stats.errors == {}
 
 
 def test_cancelled_fetch_returns_at_once_and_its_thread_touches_nothing(

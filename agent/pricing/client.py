@@ -2,12 +2,14 @@
 
 `GET <api_url>?evseId=..&tag_id=..` with the `x-api-token` header, stdlib
 urllib in a worker thread. Errors are classified (`timeout`, `http_status`,
-`bad_json`, `schema`, `network`, plus `token` for an unreadable token file and
-`persist` for a failed cache write), logged once each and counted in `stats`.
+`bad_json`, `schema`, `network` (the connection), `request` (a header or URL http.client
+refuses), plus `token` for an unreadable token file and `persist` for a failed cache write),
+logged once each and counted in `stats`. Any other exception is a bug: it is not counted as
+one of these but ends the agent's task group (exit 1), like a bug in any of its loops.
 The last good Rate is kept in `<state_dir>/pricing-rate.json` for offline use.
 The token never appears in a log line, an error text, `repr()` or the stats: it is validated
-(one line of printable ASCII) before it can reach a header, and an unexpected exception is
-reported by its type only, since its text could quote the request.
+(one line of printable ASCII) before it can reach a header, and http.client's refusal is
+reported by its type only, since its text quotes the header.
 
 The request runs in its own daemon thread: cancelling `fetch()` returns at once, and the
 thread ends on its own (its result is dropped; it never touches the client's state), without
@@ -155,9 +157,7 @@ class PricingClient:
         except TimeoutError:
             self._count("timeout", f"no answer within {self.config.timeout_s} s")
             return None
-        except Exception as exc:  # never escapes the fetch task; the text may quote the token
-            self._count("network", f"unexpected {type(exc).__name__}")
-            return None
+        # Anything else is a bug of the agent's: it stops the agent (exit 1), as in every loop.
         self.stats.ok += 1
         self.stats.last_ok_at = time.time()
         self.stats.source = "api"
@@ -198,8 +198,9 @@ class PricingClient:
             raise ApiError("network", self._scrub(str(exc.reason))) from None
         except (OSError, http.client.HTTPException) as exc:
             raise ApiError("network", self._scrub(f"{type(exc).__name__}: {exc}")) from None
-        except Exception as exc:  # e.g. http.client's "Invalid header value": quotes the token
-            raise ApiError("network", f"request failed: {type(exc).__name__}") from None
+        except ValueError as exc:  # http.client refusing a header or URL: its text quotes it
+            raise ApiError("request", f"request refused by http.client: {type(exc).__name__}"
+                           ) from None
         if len(body) > MAX_BODY:
             raise ApiError("bad_json", f"response larger than {MAX_BODY} bytes")
         return body
