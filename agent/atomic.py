@@ -69,3 +69,39 @@ def remove_stale_temps(state_dir: str) -> int:
                 tmp.unlink()
                 removed += 1
     return removed
+
+
+def remove_temps_of(path: str | Path) -> int:
+    """Delete the temp files that a killed writer of `path` left beside it; returns how many.
+
+    For a file in a folder shared with others (an output's `/run/...`): only `path`'s own temp
+    names, and only of processes that are gone (a live writer's temp is about to be renamed).
+    """
+    target = Path(path)
+    prefix = f".{target.name}."
+    removed = 0
+    try:
+        candidates = [p for p in target.parent.iterdir()
+                      if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return 0
+    for tmp in candidates:
+        pid, dash, count = tmp.name[len(prefix):-len(".tmp")].partition("-")
+        if not (dash and pid.isdigit() and count.isdigit()) or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user
+        return True
+    return True

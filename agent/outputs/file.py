@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from agent.atomic import write_atomic
+from agent.atomic import remove_temps_of, write_atomic
 from agent.model.view import View, encode_view, same_content
 from agent.outputs.base import OutputConfig
+
+log = logging.getLogger(__name__)
 
 
 class FileConfig(OutputConfig, tag="file", frozen=True):
@@ -28,8 +31,12 @@ class FileOutput:
         self._last: View | None = None
 
     async def open(self) -> None:
-        """Nothing to acquire; the next show() writes unconditionally."""
+        """Clear what a killed earlier run left beside the file; the next show() writes."""
         self._last = None
+        removed = await asyncio.to_thread(remove_temps_of, self.config.path)
+        if removed:
+            log.info("output file %s: removed %d temp file(s) of an interrupted write",
+                     self.config.path, removed)
 
     async def show(self, view: View) -> None:
         """Write the view unless the file already shows the same content."""
