@@ -67,6 +67,8 @@ def test_status_summarises_each_evse_and_says_when_attention_is_needed(
             assert "link up" in evse1 and f"screen {view(tmp_path, 1)['screen']}," in evse1
             assert f"session {SESSIONS[1]}" in evse1 and "rejected none" in evse1
             assert "session -" in evse2 and "rejected session_info 2" in evse2
+            station_line = next(line for line in text.splitlines() if "session cost API" in line)
+            assert "screen" not in station_line  # a station has no one screen: EVSE 1's is not it
             assert "broker connected, 0 reconnects" in text
             assert "output hook: failing" in text and "last error: " in text
             assert "healthy" in text
@@ -75,6 +77,7 @@ def test_status_summarises_each_evse_and_says_when_attention_is_needed(
             doc = json.loads(text)
             assert code == 0 and doc["ok"] is True and doc["problems"] == []
             assert doc["status"]["evse"]["1"]["session_id"] == SESSIONS[1]
+            assert "screen" not in doc["status"] and "session_id" not in doc["status"]
             assert doc["status"]["evse"]["1"]["last_message_age_s"] < 5
             assert 1 <= doc["status"]["threads"] <= 3  # main, log writer, one I/O thread
 

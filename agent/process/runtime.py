@@ -313,11 +313,13 @@ class Agent:
                 screen=panel.view.screen if panel.view else None,
                 session_id=_session_id(panel.state),
                 late_session_costs=panel.state.late_results)
+        # One display: its screen and session at the top. With [[evse]] there is no station-wide
+        # screen or session: each EVSE's are under `evse` (the top level would be EVSE 1's).
+        single = {} if evses else {"screen": first.view.screen if first.view else None,
+                                   "session_id": _session_id(first.state)}
         return self.counters.snapshot(
             now, self.session_api,
-            link="up" if self.link_up() else "down", broker=self.link.stats,
-            screen=first.view.screen if first.view else None,
-            session_id=_session_id(first.state),
+            link="up" if self.link_up() else "down", broker=self.link.stats, **single,
             interval_s=self.config.status.interval_s, threads=threading.active_count(),
             outputs={w.name: w.stats for w in self.workers},
             pricing=self.pricing.stats() if self.pricing is not None else None,

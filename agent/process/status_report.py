@@ -44,8 +44,9 @@ def _duration(seconds: float) -> str:
 
 
 def _api_line(label: str, part: dict[str, Any]) -> str:
-    return (f"  {label}: link {part.get('link')}, screen {part.get('screen')}, "
-            f"session {part.get('session_id') or '-'}, "
+    shown = (f"screen {part.get('screen')}, session {part.get('session_id') or '-'}, "
+             if "screen" in part else "")  # the station-wide API of several EVSEs shows none
+    return (f"  {label}: link {part.get('link')}, {shown}"
             f"last message {_age(part.get('last_message_age_s'))}, "
             f"rejected {_rejected(part.get('rejected') or {})}")
 
