@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from agent.process.mqtt import Connection, MqttError
+from agent.process.mqtt import Connection, MqttError, quiet_gmqtt_logs
 from agent.process.status import BrokerStats
 from agent.process.supervise import ReconnectPacer
 from agent.settings.config import Config
@@ -39,6 +39,7 @@ class BrokerLink:
 
     async def run(self) -> None:
         """Stay connected until cancelled."""
+        quiet_gmqtt_logs()
         loop = asyncio.get_running_loop()
         topics = list(self.routes)
         while True:

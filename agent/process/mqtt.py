@@ -44,24 +44,53 @@ class ConnectionLost(MqttError):
     """An established connection ended."""
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 class _GmqttLogFilter(logging.Filter):
-    """gmqtt narrates (and dumps tracebacks for) expected network errors: keep it at DEBUG."""
+    """gmqtt narrates (and dumps tracebacks for) expected network errors: keep it at DEBUG.
+
+    And it logs raw packets at DEBUG (`cmd: 0x30, packet: b'...'`, `RECV ..., payload: ...`):
+    a PUBLISH of EVerest carries drivers' RFID tokens (tariff_message `identifier_id`,
+    session_event `id_tag`). No token at any level: every argument that is not a plain value
+    (bytes, messages, packets) is replaced by its size before the line is formatted.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         record.exc_info, record.exc_text, record.stack_info = None, None, None
-        if "payload" in str(record.msg):
-            # Payloads can hold a driver's token: even at debug level they are not logged.
-            record.msg, record.args = str(record.msg).split("payload")[0] + "payload: ...", ()
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        record.args = tuple(_redacted(arg) for arg in args) if record.args else record.args
+        if not isinstance(record.msg, str):  # a message object logged as the format string
+            record.msg, record.args = f"<{type(record.msg).__name__}>", ()
         return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
+def _redacted(arg: object) -> object:
+    if isinstance(arg, _PLAIN):
+        return arg
+    if isinstance(arg, bytes | bytearray | memoryview):
+        return f"<{len(arg)} bytes>"
+    if isinstance(arg, list | tuple) and all(isinstance(a, _PLAIN) for a in arg):
+        return arg  # topic lists, QoS lists
+    return f"<{type(arg).__name__}>"
+
+
 _GMQTT_LOG = logging.getLogger("agent.process.mqtt.gmqtt")
-_GMQTT_LOG.addFilter(_GmqttLogFilter())
-# A filter on a parent logger does not see its children's records: filter every gmqtt logger
-# (they all exist once gmqtt is imported).
-for _name in ["gmqtt", *(n for n in logging.Logger.manager.loggerDict if n.startswith("gmqtt."))]:
-    logging.getLogger(_name).addFilter(_GmqttLogFilter())
+_FILTER = _GmqttLogFilter()
+
+
+def quiet_gmqtt_logs() -> None:
+    """Put every gmqtt logger (and the client's own) behind the filter; idempotent.
+
+    Called when the link starts: a filter on a parent logger does not see its children's
+    records, so each logger gmqtt created at import gets it.
+    """
+    for name in [_GMQTT_LOG.name, "gmqtt",
+                 *(n for n in logging.Logger.manager.loggerDict if n.startswith("gmqtt."))]:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 class _Client(Client):  # type: ignore[misc]
