@@ -150,6 +150,10 @@ def test_cost_agent_version_matches_project() -> None:
 @pytest.fixture(scope="module")
 def sdists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The pinned sdists, fetched the way the issue says; skip when offline."""
+    if os.environ.get("COST_AGENT_EXPECT_QEMU_USER") == "1":
+        # Files and their hashes are the same on every architecture; pip under qemu-user takes
+        # about 3 minutes of CI to say what the native suite of the same run already said.
+        pytest.skip("architecture-independent: checked by the native suite")
     dest = tmp_path_factory.mktemp("sdists")
     pins = pinned_versions()
     specs = [f"{dist}=={pins[dist]}" for dist in PYPI_PACKAGES.values()]

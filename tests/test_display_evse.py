@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from agent.everest.evse_manager import decode_evse
+from agent.everest.evse_manager import SessionEvent, decode_evse
 from agent.everest.session_cost import decode
 from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
 from agent.model.view import View
+from tests.everest_events import session_event
 
 CONFIG = DisplayConfig(finished_hold_s=120, final_cost_wait_s=60)
 MODEL = DisplayModel(CONFIG, evse=2)
@@ -24,10 +25,10 @@ def everest(doc: Any) -> bytes:
     return json.dumps(doc, indent=4, sort_keys=True).encode()
 
 
-def event(kind: str, uuid: str = SID, **extra: Any) -> Event:
-    doc = {"uuid": uuid, "event": kind, "timestamp": "2026-11-21T10:00:00.000Z", **extra}
-    msg = decode_evse("session_event", everest(doc))
-    return msg  # type: ignore[return-value]
+def event(kind: str, uuid: str = SID, token: str | None = None, **extra: Any) -> Event:
+    msg = decode_evse("session_event", everest(session_event(kind, uuid, token, **extra)))
+    assert isinstance(msg, SessionEvent)
+    return msg
 
 
 def info(energy_wh: int, power_w: int = 11000, duration_s: int = 60,
@@ -64,11 +65,8 @@ def run(events: list[tuple[float, Event]], model: DisplayModel = MODEL) -> tuple
     return state, model.view(state)
 
 
-START = [(0.0, UP), (0.0, event("SessionStarted", session_started={"reason": "EVConnected"})),
-         (1.0, event("TransactionStarted", transaction_started={
-             "id_tag": {"id_token": {"value": "04E1A2B3", "type": "ISO14443"},
-                        "authorization_type": "RFID"}, "meter_value": {
-                 "energy_Wh_import": {"total": 1000.0}}, "timestamp": "x"})),
+START = [(0.0, UP), (0.0, event("SessionStarted")),
+         (1.0, event("TransactionStarted", token="04E1A2B3", meter_wh=1000.0)),
          (2.0, event("ChargingStarted"))]
 
 

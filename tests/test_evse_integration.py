@@ -13,6 +13,7 @@ from typing import Any
 from agent.dev.broker import Mosquitto
 from agent.process.mqtt import Connection
 from agent.settings.config import MqttConfig
+from tests.everest_events import session_event
 from tests.harness import BASE, MODULE_ID, AgentProcess, Everest, read_json, wait_until
 
 EVSE_BASE = "everest_api/1/evse_manager_consumer/{}/"
@@ -62,9 +63,8 @@ class Station:
         self.sim.client.publish(EVSE_BASE.format(MODULES[i]) + "e2m/" + topic, everest(doc),
                                 qos=0)
 
-    def event(self, i: int, kind: str, **extra: Any) -> None:
-        self.evse(i, "session_event", {"uuid": SESSIONS[i], "event": kind,
-                                       "timestamp": "2026-11-21T10:00:00Z", **extra})
+    def event(self, i: int, kind: str, token: str | None = None, **extra: Any) -> None:
+        self.evse(i, "session_event", session_event(kind, SESSIONS[i], token, **extra))
 
     def info(self, i: int, energy_wh: int, power_w: int) -> None:
         self.evse(i, "session_info", {"state": "Charging", "charged_energy_wh": energy_wh,
@@ -121,7 +121,7 @@ def test_two_connectors_each_show_their_own_session(broker: Mosquitto, tmp_path:
             station.evse(1, "evse_id", "DE*PNX*E12345*1")
             station.evse(2, "evse_id", "DE*PNX*E12345*2")
             for i in MODULES:
-                station.event(i, "SessionStarted", session_started={"reason": "EVConnected"})
+                station.event(i, "SessionStarted")
                 station.event(i, "ChargingStarted")
                 station.info(i, 1000 * i, 7400 * i)
             # One station-wide topic: the costs of both sessions arrive interleaved.

@@ -19,9 +19,9 @@ from agent.everest.evse_manager import (
     SessionEventEnum,
     SessionInfo,
     decode_evse,
-    wh,
 )
 from agent.everest.session_cost import CLEARED, DecodeError, Heartbeat
+from tests.everest_events import session_event
 
 TOKEN = (b'{"authorization_type":"RFID","id_token":{"type":"ISO14443","value":"04A1B2C3"},'
          b'"request_id":7,"prevalidated":false}')
@@ -61,7 +61,6 @@ def test_everest_printed_session_started() -> None:
     assert msg.connector_id == 2
     assert msg.token is not None
     assert (msg.token.value, msg.token.type) == ("04A1B2C3", "ISO14443")
-    assert msg.end_meter_wh is None
 
 
 def _event(name: str, **parts: bytes) -> bytes:
@@ -69,37 +68,36 @@ def _event(name: str, **parts: bytes) -> bytes:
     return b'{"uuid":"S1","event":"' + name.encode() + b'","timestamp":"t"' + extra + b"}"
 
 
-# (payload, token value or None, end meter Wh or None, connector id)
+STARTED = b'{"reason":"EVConnected","meter_value":' + METER + b"}"
+
+# (payload, token value or None, connector id)
 EVENTS = [
-    (_event("SessionStarted"), None, None, 1),  # connector_id absent: 1 per the schema
-    (_event("SessionStarted", session_started=b'{"reason":"EVConnected","meter_value":'
-            + METER + b"}"), None, None, 1),
+    (_event("SessionStarted", session_started=STARTED), None, 1),  # no connector_id: 1
+    (_event("SessionStarted", session_started=b'{"reason":"Authorized","meter_value":' + METER
+            + b',"id_tag":' + TOKEN + b',"reservation_id":3}'), "04A1B2C3", 1),
     (_event("TransactionStarted", transaction_started=b'{"id_tag":' + TOKEN + b',"meter_value":'
-            + METER + b"}", connector_id=b"3"), "04A1B2C3", None, 3),
+            + METER + b"}", connector_id=b"3"), "04A1B2C3", 3),
     (_event("TransactionFinished", transaction_finished=b'{"meter_value":' + METER
-            + b',"reason":"EVDisconnected","id_tag":' + TOKEN + b"}"), None, 1235, 1),
-    (_event("SessionFinished", session_finished=b'{"meter_value":' + METER + b"}"),
-     None, 1235, 1),
+            + b',"reason":"EVDisconnected","id_tag":' + TOKEN + b"}"), None, 1),
+    (_event("SessionFinished", session_finished=b'{"meter_value":' + METER + b"}"), None, 1),
     (_event("ChargingStarted", charging_state_changed_event=b'{"meter_value":' + METER + b"}"),
-     None, None, 1),
+     None, 1),
     (_event("Enabled", source=b'{"enable_source":"LocalAPI","enable_state":"Enable",'
-            b'"enable_priority":5000}', vendor=b"[1,2]"), None, None, 1),
+            b'"enable_priority":5000}', vendor=b"[1,2]"), None, 1),
 ]
 
 
-@pytest.mark.parametrize(("payload", "token", "meter", "connector"), EVENTS)
-def test_session_events(payload: bytes, token: str | None, meter: int | None,
-                        connector: int) -> None:
+@pytest.mark.parametrize(("payload", "token", "connector"), EVENTS)
+def test_session_events(payload: bytes, token: str | None, connector: int) -> None:
     msg = decode_evse("session_event", payload)
     assert isinstance(msg, SessionEvent)
     assert (msg.token.value if msg.token else None) == token
-    assert msg.end_meter_wh == meter
     assert msg.connector_id == connector
 
 
 @pytest.mark.parametrize("name", get_args(SessionEventEnum))
 def test_every_session_event_enum_value_decodes(name: str) -> None:
-    msg = decode_evse("session_event", _event(name))
+    msg = decode_evse("session_event", json.dumps(session_event(name, "S1", "AB12")).encode())
     assert isinstance(msg, SessionEvent)
     assert msg.event == name
 
@@ -111,8 +109,9 @@ INFO = (b'{"state":"Charging","charged_energy_wh":1500,"discharged_energy_wh":0,
 
 def test_session_info() -> None:
     msg = decode_evse("session_info", INFO)
-    assert msg == SessionInfo(state="Charging", charged_energy_wh=1500, latest_total_w=11000,
-                              session_duration_s=600, timestamp="2026-11-21T10:10:00Z")
+    assert msg == SessionInfo(state="Charging", charged_energy_wh=1500, discharged_energy_wh=0,
+                              latest_total_w=11000, session_duration_s=600,
+                              timestamp="2026-11-21T10:10:00Z")
 
 
 @pytest.mark.parametrize("state", get_args(EvseStateEnum))
@@ -154,7 +153,30 @@ INVALID: list[tuple[str, bytes]] = [
     ("session_event", b'{"event":"SessionStarted","timestamp":"t"}'),  # no uuid
     ("session_event", b'{"uuid":"S1","event":"SessionStarted"}'),  # no timestamp
     ("session_event", b'{"uuid":null,"event":"SessionStarted","timestamp":"t"}'),
-    ("session_event", _event("SessionStarted", connector_id=b'"1"')),
+    ("session_event", _event("SessionStarted", connector_id=b'"1"', session_started=STARTED)),
+    # What EVerest never sends (everest_api_types evse_manager/API.hpp, auth/API.hpp):
+    ("session_event", _event("SessionStarted")),  # SessionStarted always carries its object
+    ("session_event", _event("SessionStarted", session_started=b"{}")),
+    ("session_event", _event("SessionStarted", session_started=b'{"reason":"EVConnected"}')),
+    ("session_event", _event("SessionStarted", session_started=b'{"meter_value":' + METER
+                             + b"}")),  # reason is required
+    ("session_event", _event("SessionStarted", session_started=STARTED.replace(
+        b"EVConnected", b"Plugged"))),  # StartSessionReason: EVConnected, Authorized
+    ("session_event", _event("SessionStarted", session_started=STARTED, connector_id=b"1" + b"0"
+                             * 30)),  # int32_t
+    ("session_event", _event("SessionStarted", session_started=STARTED,
+                             connector_id=b"2147483648")),
+    ("session_event", _event("SessionStarted", session_started=b'{"reason":"Authorized",'
+                             b'"meter_value":' + METER + b',"id_tag":{"id_token":{"type":'
+                             b'"ISO14443","value":"04A1"}}}')),  # authorization_type required
+    ("session_event", _event("TransactionStarted", transaction_started=b'{"id_tag":' + TOKEN
+                             + b"}")),  # meter_value is required there
+    ("session_event", _event("TransactionFinished")),
+    ("session_event", _event("SessionFinished", session_finished=b"{}")),
+    ("session_event", _event("SessionFinished", session_finished=b'{"meter_value":'
+                             b'{"energy_Wh_import":{"total":5}}}')),  # no meter timestamp
+    ("session_event", b'{"uuid":"S1\\u0007","event":"ChargingStarted","timestamp":"t"}'),
+    ("session_event", b'{"uuid":"' + b"x" * 65 + b'","event":"ChargingStarted","timestamp":"t"}'),
     ("session_event", _event("TransactionStarted", transaction_started=b'{"meter_value":'
                              + METER + b"}")),  # id_tag is required there
     ("session_event", _event("TransactionStarted", transaction_started=b'{"id_tag":'
@@ -169,6 +191,13 @@ INVALID: list[tuple[str, bytes]] = [
     ("session_info", INFO.replace(b"1500", b"1500.5")),  # the schema says integer
     ("session_info", INFO.replace(b"1500", b"-1")),
     ("session_info", INFO.replace(b'"session_duration_s":600,', b"")),
+    ("session_info", INFO.replace(b"1500", b"4294968296")),  # int32_t
+    ("session_info", INFO.replace(b"1500", b"2147483648")),
+    ("session_info", INFO.replace(b"11000", b"-2147483649")),
+    ("session_info", INFO.replace(b"600", b"18446744073709551616")),  # int64_t
+    ("session_info", INFO.replace(b'"discharged_energy_wh":0,', b"")),  # required by EVerest
+    ("evse_id", b'"DE*PNX*E1\\n2"'),  # shown on displays: printable only
+    ("evse_id", b'"' + b"E" * 65 + b'"'),
     ("session_info", b"[]"),
     ("evse_id", b"DE*PNX*E12345*1"),  # not JSON
     ("evse_id", b"42"),
@@ -187,21 +216,13 @@ def test_invalid_payloads_raise_decode_error(topic: str, payload: bytes) -> None
     assert info.value.topic == topic
 
 
-@pytest.mark.parametrize(("total", "expected"), [
-    (0, 0), (0.49, 0), (0.5, 1), (1.5, 2), (2.5, 3), (1234.4999, 1234), (99999.5, 100000),
-    (0.49999999999999994, 0),  # float + 0.5 would round this up
-])
-def test_meter_energy_rounds_half_up(total: float, expected: int) -> None:
-    assert wh(total) == expected
-
-
 def test_meter_energy_accepts_integers_and_floats() -> None:
-    for raw, expected in ((b"1200", 1200), (b"1200.7", 1201), (b"1.2e3", 1200)):
-        payload = _event("SessionFinished", session_finished=b'{"meter_value":'
-                         b'{"energy_Wh_import":{"total":' + raw + b"}}}")
+    for raw, expected in ((b"1200", 1200.0), (b"1200.7", 1200.7), (b"1.2e3", 1200.0)):
+        payload = _event("SessionFinished", session_finished=b'{"meter_value":{"timestamp":"t",'
+                         b'"energy_Wh_import":{"total":' + raw + b"}}}")
         msg = decode_evse("session_event", payload)
-        assert isinstance(msg, SessionEvent)
-        assert msg.end_meter_wh == expected
+        assert isinstance(msg, SessionEvent) and msg.session_finished is not UNSET
+        assert msg.session_finished.meter_value.energy_Wh_import.total == expected
 
 
 json_values = st.recursive(

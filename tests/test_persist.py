@@ -250,11 +250,13 @@ def test_a_save_equal_to_the_saved_state_still_lands_after_a_cancelled_write(
 
 
 def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> None:
-    from agent.everest.evse_manager import EvseId, SessionEvent
+    from agent.everest.evse_manager import EvseId, SessionEvent, decode_evse
+    from tests.everest_events import session_event
 
     model = DisplayModel(DisplayConfig(), evse=1)
-    started = msgspec.json.decode(
-        b'{"uuid": "U1", "event": "SessionStarted", "timestamp": "t"}', type=SessionEvent)
+    raw = json.dumps(session_event("SessionStarted", "U1")).encode()
+    started = decode_evse("session_event", raw)
+    assert isinstance(started, SessionEvent)
     state = model.update(model.update(State(), started, 1.0), EvseId("DE*PNX*E1*1"), 1.0)
 
     async def save_and_restore(boot_id: str) -> State:

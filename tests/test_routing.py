@@ -10,18 +10,14 @@ import pytest
 from agent.everest.evse_manager import SessionEvent, decode_evse
 from agent.everest.session_cost import SessionCost, TariffMessage, decode
 from agent.model.routing import Router
+from tests.everest_events import session_event
 
 M1, M2, M3 = "evse_manager_consumer_1", "evse_manager_consumer_2", "evse_manager_consumer_3"
 
 
-def event(name: str, sid: str, token: str | None = None, where: str = "session_started",
-          ) -> SessionEvent:
-    doc: dict[str, Any] = {"uuid": sid, "event": name, "timestamp": "2026-11-21T10:00:00Z"}
-    if token is not None:
-        doc[where] = {"id_tag": {"authorization_type": "RFID",
-                                 "id_token": {"value": token, "type": "ISO14443"}},
-                      "meter_value": {"energy_Wh_import": {"total": 0.0}, "timestamp": "t"}}
-    msg = decode_evse("session_event", json.dumps(doc).encode())
+def event(name: str, sid: str, token: str | None = None) -> SessionEvent:
+    """A session event as EVerest sends it; `token` in its session_/transaction_started."""
+    msg = decode_evse("session_event", json.dumps(session_event(name, sid, token)).encode())
     assert isinstance(msg, SessionEvent)
     return msg
 
@@ -69,7 +65,7 @@ SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
         ("event", M2, event("SessionStarted", "S1"), ["c1", "c3"]),
         ("event", M2, event("ChargingStarted", "S1"), []),  # released only once
         ("send", "c4", cost("S1"), (M2,)),
-        ("event", M1, event("TransactionStarted", "S2", "AB", "transaction_started"), ["c2"]),
+        ("event", M1, event("TransactionStarted", "S2", "AB"), ["c2"]),
     ]),
     "the final cost after SessionFinished still finds its EVSE": ([M1, M2], [
         ("event", M2, event("SessionStarted", "S1"), []),
@@ -96,23 +92,23 @@ SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
         # unknown token: the free EVSE and the one whose car waits for authorization
         ("send", "t2", tariff("IdToken", "FFFF"), (M2, M3)),
         ("send", "t3", tariff(), (M2, M3)),  # OCPP 1.6 fallback text: like an IdToken tariff
-        ("event", M3, event("TransactionStarted", "S3", "FFFF", "transaction_started"), []),
+        ("event", M3, event("TransactionStarted", "S3", "FFFF"), []),
         ("send", "t4", tariff(None, "ffff"), (M3,)),
         ("event", M1, event("SessionFinished", "S1"), []),
         ("send", "t5", tariff("IdToken", "04A1B2C3"), (M1, M2)),  # token gone with its session
     ]),
     "IdToken tariff when every EVSE is busy and none has the token": ([M1, M2], [
         ("event", M1, event("SessionStarted", "S1"), []),
-        ("event", M2, event("TransactionStarted", "S2", "BB", "transaction_started"), []),
+        ("event", M2, event("TransactionStarted", "S2", "BB"), []),
         ("send", "t1", tariff("IdToken", "AA"), (M1,)),  # M1's car waits for authorization
-        ("event", M1, event("TransactionStarted", "S1", "CC", "transaction_started"), []),
+        ("event", M1, event("TransactionStarted", "S1", "CC"), []),
         ("send", "t2", tariff("IdToken", "AA"), ()),
     ]),
     "plug first, then swipe: the tariff reaches the waiting connector": ([M1, M2], [
-        ("event", M2, event("TransactionStarted", "S2", "BB", "transaction_started"), []),
+        ("event", M2, event("TransactionStarted", "S2", "BB"), []),
         ("event", M1, event("SessionStarted", "S1"), []),  # plugged in, no token yet
         ("send", "t1", tariff("IdToken", "04A1"), (M1,)),
-        ("event", M1, event("TransactionStarted", "S1", "04A1", "transaction_started"), []),
+        ("event", M1, event("TransactionStarted", "S1", "04A1"), []),
         ("send", "t2", tariff("IdToken", "04a1"), (M1,)),
     ]),
     "a new session on an EVSE drops the old session's token": ([M1, M2], [

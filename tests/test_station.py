@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
+from msgspec import UNSET
 
 from agent.dev.broker import Mosquitto
 from agent.dev.simulator import Simulator
@@ -133,8 +134,9 @@ def test_power_and_energy_are_plausible(published: list[tuple[str, bytes]]) -> N
                 session.append(info)
         for event in (m for m in messages if isinstance(m, SessionEvent)):
             if event.event == "TransactionFinished":
-                assert event.end_meter_wh is not None
-                assert event.end_meter_wh > index * 1_000_000
+                assert event.transaction_finished is not UNSET
+                assert event.transaction_finished.meter_value.energy_Wh_import.total > (
+                    index * 1_000_000)
 
 
 def test_costs_route_to_their_evse_and_one_session_lacks_a_final_cost(

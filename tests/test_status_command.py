@@ -25,7 +25,9 @@ def status(path: Path, *flags: str) -> tuple[int, str]:
 
 def with_failing_output(tmp: Path, port: int) -> Path:
     path = config(tmp, port)
-    path.write_text(path.read_text() + '[[output]]\ntype = "exec"\nname = "hook"\n'
+    # A 1 s interval: "stale" is 3 intervals, and a slow (emulated) board must not look stopped.
+    text = path.read_text().replace("interval_s = 0.2", "interval_s = 1")
+    path.write_text(text + '[[output]]\ntype = "exec"\nname = "hook"\n'
                     'evse = 1\nargv = ["/bin/sh", "-c", "echo no display >&2; exit 3"]\n')
     return path
 
@@ -48,7 +50,7 @@ def test_status_summarises_each_evse_and_says_when_attention_is_needed(
         try:
             await wait_until(lambda: view(tmp_path, 1).get("link") == "up"
                              and view(tmp_path, 2).get("link") == "up", what="both links up")
-            station.event(1, "SessionStarted", session_started={"reason": "EVConnected"})
+            station.event(1, "SessionStarted")
             station.info(1, 1000, 7400)
             station.evse(2, "session_info", {"state": "Charging"})  # invalid: rejected
             station.evse(2, "session_info", {"state": "Charging"})
@@ -94,7 +96,7 @@ def test_status_summarises_each_evse_and_says_when_attention_is_needed(
             # The agent stops: its last file stays, grows older than 3 intervals, and looks stale.
             station.alive[2] = True
             assert await agent.terminate() == 0
-            await asyncio.sleep(1.0)  # > 3 x interval_s (0.2 s)
+            await asyncio.sleep(3.5)  # > 3 x interval_s (1 s)
             code, text = status(path)
             assert code == 1, text
             assert "the agent looks stopped" in text

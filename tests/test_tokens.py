@@ -12,7 +12,6 @@ from tests.harness import AgentProcess, Everest, cost, wait_until
 from tests.test_evse_integration import SESSIONS, Station, config, on_screen, view
 
 TOKENS = {1: "RFID-04A2B3C4D5E6F7", 2: "EMAID-DEXYZC1234567"}
-METER = {"energy_Wh_import": {"total": 1000.0}, "timestamp": "2026-11-21T10:00:00Z"}
 
 
 def exposed(tmp: Path, agent: AgentProcess) -> dict[str, str]:
@@ -36,12 +35,8 @@ def test_no_rfid_token_anywhere_at_debug_level(broker: Mosquitto, tmp_path: Path
                 sim.send("tariff_message", {
                     "identifier_id": TOKENS[i], "identifier_type": "IdToken",
                     "messages": [{"content": f"Welcome, driver {i}"}]})
-                id_tag = {"id_token": {"value": TOKENS[i], "type": "ISO14443"},
-                          "authorization_type": "RFID"}
-                station.event(i, "SessionStarted", session_started={
-                    "reason": "Authorized", "id_tag": id_tag, "meter_value": METER})
-                station.event(i, "TransactionStarted", transaction_started={
-                    "id_tag": id_tag, "meter_value": METER, "transaction_id": f"T{i}"})
+                station.event(i, "SessionStarted", TOKENS[i])
+                station.event(i, "TransactionStarted", TOKENS[i])
                 sim.send("session_cost", cost(SESSIONS[i]))
             for i in (1, 2):
                 await wait_until(on_screen(tmp_path, i, "charging"), what=f"EVSE {i} charging")

@@ -1,8 +1,13 @@
 """Typed messages of EVerest's EVSE manager consumer API (one module per EVSE), one decoder each.
 
 Topics (under `everest_api/1/evse_manager_consumer/{module_id}/e2m/`): `session_event`,
-`session_info`, `evse_id`, `heartbeat`. Only the fields the display uses are decoded; unknown
-fields are ignored, optional fields are UNSET when absent, null is rejected like any wrong type.
+`session_info`, `evse_id`, `heartbeat`. Checked against EVerest's own types
+(`lib/everest/everest_api_types/include/everest_api_types/evse_manager/API.hpp`, `auth/API.hpp`,
+`powermeter/API.hpp` in everest-core; docs/everest-facts.md): integers to their C++ width, enums
+to their values, and every field the schema requires of a message the agent acts on, since a
+message without them is not from EVerest. Optional fields the agent never uses are not decoded
+at all (a newer EVerest may add fields and values); unknown fields are ignored, null is
+rejected like any wrong type.
 
 A zero-byte payload is EVerest clearing a retained message, not an invalid one: `decode_evse`
 returns `CLEARED` for it instead of raising.
@@ -10,7 +15,6 @@ returns `CLEARED` for it instead of raising.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Annotated, Final, Literal
 
@@ -18,6 +22,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from agent.everest.session_cost import CLEARED, HEARTBEAT_MAX, Cleared, DecodeError, Heartbeat
+from agent.structs import Record
 
 SessionEventEnum = Literal[
     "Authorized", "Deauthorized", "Enabled", "Disabled", "SessionStarted", "AuthRequired",
@@ -26,90 +31,96 @@ SessionEventEnum = Literal[
     "SessionFinished", "ReservationStart", "ReservationEnd", "PluginTimeout", "SwitchingPhases",
     "SessionResumed",
 ]
+# C++ EvseStateEnum, plus "Reserved" of the AsyncAPI schema (harmless: it is never shown as such).
 EvseStateEnum = Literal[
     "Unknown", "Unplugged", "Disabled", "Preparing", "Reserved", "AuthRequired",
     "ChargingPausedEV", "ChargingPausedEVSE", "Charging", "AuthTimeout", "Finished",
     "FinishedEVSE", "FinishedEV",
 ]
-
+StartSessionReason = Literal["EVConnected", "Authorized"]
+AuthorizationType = Literal["OCPP", "RFID", "Autocharge", "PlugAndCharge", "BankCard"]
 IdTokenType = Literal[
     "Central", "eMAID", "MacAddress", "ISO14443", "ISO15693", "KeyCode", "Local", "NoAuthorization"
 ]
-TokenValue = Annotated[str, Meta(max_length=36)]
+TokenValue = Annotated[str, Meta(max_length=36)]  # OCPP 2.0.1 IdToken: at most 36 characters
 
-# Meter registers are JSON numbers (C++ double); anything beyond 10**15 Wh is a broken meter,
-# and the bound also keeps 1e999 (decoded as inf) out.
-_MeterWh = Annotated[float, Meta(ge=0, le=1e15)]
+_INT32_MAX: Final = 2**31 - 1
+_Int32 = Annotated[int, Meta(ge=-(2**31), le=_INT32_MAX)]
+_NonNegativeInt32 = Annotated[int, Meta(ge=0, le=_INT32_MAX)]
+_NonNegativeInt64 = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 _NonNegative = Annotated[int, Meta(ge=0)]
+# Session ids are UUIDs and EVSE ids ISO 15118 / eMI3 ids; both reach views, so they are bounded.
+_Id = Annotated[str, Meta(max_length=64)]
+_Timestamp = Annotated[str, Meta(max_length=64)]
+# Meter registers are C++ `float` JSON numbers; beyond 10**15 Wh is a broken meter, and the bound
+# keeps 1e999 (decoded as inf) out.
+_MeterWh = Annotated[float, Meta(ge=0, le=1e15)]
 
 EVSE_TOPICS: Final = ("session_event", "session_info", "evse_id", "heartbeat")
-EvseTopic = Literal["session_event", "session_info", "evse_id", "heartbeat"]
-
-# frozen: messages are shared by the display state; gc=False: no cycles to track.
 
 
-def wh(total: float) -> int:
-    """A meter reading in Wh (a JSON number) as whole Wh, rounded half up."""
-    # Decimal(float) is exact, so 2.5 rounds to 3 and 2.4999999 to 2 without float surprises.
-    return int(Decimal(total).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-class Energy(msgspec.Struct, frozen=True, gc=False):
-    """An energy register; only the billing-relevant total is decoded."""
+class Energy(Record):
+    """powermeter `Energy`: only the billing-relevant `total` (required) is decoded."""
 
     total: _MeterWh
 
 
-class MeterValue(msgspec.Struct, frozen=True, gc=False):
-    """A powermeter sample; only the imported energy register is decoded."""
+class MeterValue(Record):
+    """powermeter `PowermeterValues`: its two required fields; the optional rest is not decoded."""
 
+    timestamp: _Timestamp
     energy_Wh_import: Energy  # the schema's spelling
 
-    @property
-    def import_wh(self) -> int:
-        """The imported energy register in whole Wh (rounded half up)."""
-        return wh(self.energy_Wh_import.total)
 
-
-class Token(msgspec.Struct, frozen=True, gc=False):
-    """An id token: its value and type (additional info is ignored)."""
+class Token(Record):
+    """auth `IdToken`: value and type (required); `additional_info` is not decoded."""
 
     value: TokenValue
     type: IdTokenType
 
 
-class IdTag(msgspec.Struct, frozen=True, gc=False):
-    """The ProvidedIdToken of a session; only the token itself is decoded."""
+class IdTag(Record):
+    """auth `ProvidedIdToken`: the token and `authorization_type` (both required)."""
 
     id_token: Token
+    authorization_type: AuthorizationType
 
 
-class SessionStarted(msgspec.Struct, frozen=True, gc=False):
-    """Data of SessionStarted: the token when the session began with an authorization."""
+class SessionStarted(Record):
+    """`SessionStarted`: `reason` and `meter_value` required, `id_tag` when authorized first."""
 
+    reason: StartSessionReason
+    meter_value: MeterValue
     id_tag: IdTag | UnsetType = UNSET
 
 
-class TransactionStarted(msgspec.Struct, frozen=True, gc=False):
-    """Data of TransactionStarted: the token that authorized the transaction."""
+class TransactionStarted(Record):
+    """`TransactionStarted`: the token that authorized the transaction and the meter (required)."""
 
     id_tag: IdTag
+    meter_value: MeterValue
 
 
-class Finished(msgspec.Struct, frozen=True, gc=False):
-    """Data of TransactionFinished / SessionFinished: the meter at the end."""
+class Finished(Record):
+    """`TransactionFinished` / `SessionFinished`: the meter at the end (required)."""
 
     meter_value: MeterValue
 
 
-class SessionEvent(msgspec.Struct, frozen=True, gc=False):
-    """One session event of one EVSE; `uuid` is the same string as session_cost's session_id."""
+class SessionEvent(Record):
+    """One session event of one EVSE; `uuid` is the same string as session_cost's session_id.
 
-    uuid: str
+    The four events the agent acts on must carry their object (EVerest always fills it), checked
+    in decode_evse: SessionStarted `session_started`, TransactionStarted `transaction_started`,
+    TransactionFinished `transaction_finished`, SessionFinished `session_finished`.
+    """
+
+    uuid: _Id
     event: SessionEventEnum
-    timestamp: str
-    # The schema: "If the connector_id is not specified, its assumed to be 1".
-    connector_id: int = 1
+    timestamp: _Timestamp
+    # C++ `std::optional<int32_t>`; the schema: "If the connector_id is not specified, its
+    # assumed to be 1".
+    connector_id: _Int32 = 1
     session_started: SessionStarted | UnsetType = UNSET
     transaction_started: TransactionStarted | UnsetType = UNSET
     transaction_finished: Finished | UnsetType = UNSET
@@ -126,31 +137,33 @@ class SessionEvent(msgspec.Struct, frozen=True, gc=False):
             return session.id_tag.id_token
         return None
 
-    @property
-    def end_meter_wh(self) -> int | None:
-        """The meter register (Wh) reported by TransactionFinished / SessionFinished, if any."""
-        for finished in (self.transaction_finished, self.session_finished):
-            if finished is not UNSET:
-                return finished.meter_value.import_wh
-        return None
+
+# The object each acted-on event must carry: without it, the message is not EVerest's.
+_REQUIRED_OBJECT: Final = {"SessionStarted": "session_started",
+                           "TransactionStarted": "transaction_started",
+                           "TransactionFinished": "transaction_finished",
+                           "SessionFinished": "session_finished"}
 
 
-class SessionInfo(msgspec.Struct, frozen=True, gc=False):
-    """Live values of the EVSE's session (about 1 Hz while a session runs, else on change)."""
+class SessionInfo(Record):
+    """Live values of the EVSE's session (about 1 Hz while a session runs, else on change).
+
+    C++ `int32_t` energies and power, `int64_t` duration, all required; the optional protocol
+    and transaction times are not decoded.
+    """
 
     state: EvseStateEnum
-    # The schema types these as integer (unlike meter registers): floats are rejected.
-    charged_energy_wh: _NonNegative
-    latest_total_w: int  # negative while discharging
-    session_duration_s: _NonNegative
-    timestamp: str
+    charged_energy_wh: _NonNegativeInt32
+    discharged_energy_wh: _NonNegativeInt32
+    latest_total_w: _Int32  # negative while discharging
+    session_duration_s: _NonNegativeInt64
+    timestamp: _Timestamp
 
 
-class EvseId(msgspec.Struct, frozen=True, gc=False):
+class EvseId(Record):
     """The EVSE id including the connector number, e.g. `DE*PNX*E12345*1`."""
 
     value: str
-
 
 
 EvseMessage = SessionEvent | SessionInfo | EvseId | Heartbeat
@@ -163,7 +176,7 @@ class _Decoders:
     def __init__(self) -> None:
         self.event = msgspec.json.Decoder(SessionEvent)
         self.info = msgspec.json.Decoder(SessionInfo)
-        self.string = msgspec.json.Decoder(str)
+        self.evse_id = msgspec.json.Decoder(_Id)
         # msgspec bounds must fit int64, so the uint64 ceiling is checked in decode_evse().
         self.heartbeat = msgspec.json.Decoder(_NonNegative)
 
@@ -185,11 +198,11 @@ def decode_evse(topic: str, payload: bytes) -> EvseMessage | Cleared:
     decoders = _decoders()
     try:
         if topic == "session_event":
-            return decoders.event.decode(payload)
+            return _complete(decoders.event.decode(payload))
         if topic == "session_info":
             return decoders.info.decode(payload)
         if topic == "evse_id":
-            return EvseId(decoders.string.decode(payload))
+            return EvseId(_printable(topic, decoders.evse_id.decode(payload)))
         beat = decoders.heartbeat.decode(payload)
         if beat > HEARTBEAT_MAX:
             raise DecodeError(topic, "Expected `int` <= 2**64-1")
@@ -198,3 +211,19 @@ def decode_evse(topic: str, payload: bytes) -> EvseMessage | Cleared:
         raise DecodeError(topic, str(exc)) from None
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
         raise DecodeError(topic, f"malformed JSON: {exc}") from None
+
+
+def _complete(event: SessionEvent) -> SessionEvent:
+    """`event`, unless it lacks the object its kind requires (then DecodeError)."""
+    field = _REQUIRED_OBJECT.get(event.event)
+    if field is not None and getattr(event, field) is UNSET:
+        raise DecodeError("session_event", f"{event.event} without `{field}`")
+    _printable("session_event", event.uuid)
+    return event
+
+
+def _printable(topic: str, value: str) -> str:
+    """`value`, which a display shows (session id, EVSE id): no control characters."""
+    if not value.isprintable():
+        raise DecodeError(topic, "Expected a printable string")
+    return value
