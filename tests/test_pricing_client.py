@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 import pytest
 
-from agent.pricing.client import CACHE_NAME, PricingClient
+from agent.pricing.client import PricingClient
 from agent.pricing.settings import PricingConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pricing"
@@ -97,7 +97,7 @@ def _client(tmp_path: Path, url: str, *, timeout: float = 2.0, token: str | None
         token_file.write_text(f"  {token}\n")
     config = PricingConfig(api_url=url, evse_id=EVSE, token_file=str(token_file),
                            timeout_s=timeout, **kw)
-    return PricingClient(config, tmp_path / "state")
+    return PricingClient(config)
 
 
 def _assert_no_token(client: PricingClient, caplog: pytest.LogCaptureFixture) -> None:
@@ -109,30 +109,27 @@ def _assert_no_token(client: PricingClient, caplog: pytest.LogCaptureFixture) ->
     assert TOKEN not in str(client)
 
 
-def test_ok_fetch_persists_and_sends_token(
+def test_ok_fetch_sends_token_and_is_never_the_stations_rate(
         tmp_path: Path, api: tuple[str, Behaviour], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     url, behaviour = api
     client = _client(tmp_path, url)
-    assert client.last_good is None
+    assert client.default_rate is None
     rate = asyncio.run(client.fetch("04A2B3C4"))
     assert rate is not None
     assert rate.cost_total == Decimal(36)
-    assert client.last_good is rate
+    assert client.default_rate is None  # one driver's Rate: never the station's
     path, headers = behaviour.seen[0]
     query = parse_qs(urlsplit(path).query)
     assert query == {"evseId": [EVSE], "tag_id": ["04A2B3C4"]}
     assert headers["x-api-token"] == TOKEN  # stripped of the file's whitespace
-    assert (tmp_path / "state" / CACHE_NAME).read_bytes() == RATE
     stats = client.stats_dict()
     assert (stats["requests"], stats["ok"], stats["errors"]) == (1, 1, {})
-    assert stats["source"] == "api"
+    assert stats["source"] is None
     _assert_no_token(client, caplog)
-    # A restarted agent comes up with the cached Rate for offline use.
-    again = _client(tmp_path, url)
-    assert again.last_good is not None
-    assert again.last_good.cost_id == 2206
-    assert again.stats.source == "cache"
+    # Nothing of it is kept for the next start (it would price another driver's session).
+    assert list(tmp_path.iterdir()) == [tmp_path / "token"]
+    assert _client(tmp_path, url).default_rate is None
 
 
 @pytest.mark.parametrize(("behaviour", "kind", "detail"), [
@@ -159,17 +156,16 @@ def test_errors_classified(tmp_path: Path, api: tuple[str, Behaviour], behaviour
     served.headers = behaviour.headers
     client = _client(tmp_path, url, timeout=0.3, structure_file=str(
         FIXTURES / "bare_structure.json"))
-    fallback = client.last_good
-    assert fallback is not None
+    station = client.default_rate
+    assert station is not None
     assert asyncio.run(client.fetch("TAG1")) is None
-    assert client.last_good is fallback  # an error never replaces the last good Rate
+    assert client.default_rate is station  # an error changes nothing of the station's Rate
     stats = client.stats_dict()
     assert stats["requests"] == 1
     assert stats["ok"] == 0
     assert stats["errors"] == {kind: 1}
     assert stats["last_error_kind"] == kind
     assert detail in stats["last_error"]
-    assert not (tmp_path / "state" / CACHE_NAME).exists()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # logged once per occurrence, with its kind
     assert f"({kind})" in warnings[0].getMessage()
@@ -238,36 +234,23 @@ def test_fetch_does_not_block_loop(tmp_path: Path, api: tuple[str, Behaviour]) -
 
 
 def test_no_api_uses_structure_file(tmp_path: Path) -> None:
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / CACHE_NAME).write_bytes(RATE)  # ignored without api_url
     config = PricingConfig(structure_file=str(FIXTURES / "example2_rate_chf.json"))
-    client = PricingClient(config, tmp_path / "state")
-    assert client.last_good is not None
-    assert client.last_good.currency == "CHF"
+    client = PricingClient(config)
+    assert client.default_rate is not None
+    assert client.default_rate.currency == "CHF"
     assert client.stats.source == "structure_file"
     assert asyncio.run(client.fetch("T")) is None
     assert client.stats.requests == 0
 
 
 @pytest.mark.parametrize("content", [b"{broken", b'{"energy": {"unit": "kWh"}}'])
-def test_bad_cache_and_structure_file(tmp_path: Path, content: bytes,
-                                      caplog: pytest.LogCaptureFixture) -> None:
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / CACHE_NAME).write_bytes(content)
+def test_bad_structure_file(tmp_path: Path, content: bytes,
+                            caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "tariff.json").write_bytes(content)
     client = _client(tmp_path, "http://127.0.0.1:9/x",
                      structure_file=str(tmp_path / "tariff.json"))
-    assert client.last_good is None
-    assert "ignoring cache" in caplog.text
+    assert client.default_rate is None
     assert "ignoring structure_file" in caplog.text
-
-
-def test_persist_failure_counted(tmp_path: Path, api: tuple[str, Behaviour]) -> None:
-    url, _ = api
-    (tmp_path / "state").write_text("a file where the state dir should be")
-    client = _client(tmp_path, url)
-    assert asyncio.run(client.fetch("T")) is not None  # the Rate is still good to use
-    assert client.stats.errors == {"persist": 1}
 
 
 # --- [pricing] config ---------------------------------------------------------------

@@ -146,3 +146,40 @@ tolerance = "0.05"
             await agent.kill()
             await everest.close()
     asyncio.run(scenario())
+
+
+def test_a_drivers_rate_prices_only_their_evse_and_their_session(
+        tmp_path: Path, rate_server: tuple[str, type[_RateHandler]]) -> None:
+    """The API answers an authorization at EVSE 1 with that driver's Rate: EVSE 2 keeps the
+    station's Rate (preview and cross-check), and so does EVSE 1's next session."""
+    from agent.model.display import DisplayConfig
+    from agent.pricing.live import LivePricing
+    from agent.pricing.settings import PricingConfig
+
+    url, _ = rate_server
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    pricing = LivePricing(PricingConfig(
+        api_url=url, token_file=str(tmp_path / "token"), tolerance=Decimal("0.05"),
+        structure_file=str(FIXTURES / "example1_rate.json")), DisplayConfig())
+    station = ("0.40 EUR/kWh", "20 kWh = 8.00 EUR")
+    assert pricing.preview(1) == pricing.preview(2) == station
+
+    assert asyncio.run(pricing.authorize("04A1B2C3", "DE*EEE*E000001", [1]))
+    assert pricing.preview(1)[-1] == "20 kWh = 9.90 EUR"  # the driver's, at their EVSE only
+    assert pricing.preview(2) == station
+
+    def charged(sid: str, value: int) -> SessionCost:  # 10 kWh in 90 min, the backend's total
+        msg = session(1000, 11000, "2026-11-21T09:00:00Z", "2026-11-21T10:30:00Z", value)
+        return msgspec.structs.replace(msg, session_id=sid)
+
+    # Each backend total matches the Rate of its own session: no mismatch anywhere.
+    driver = pricing.estimate(charged("S1", 8700), 1)
+    other = pricing.estimate(charged("S2", 4000), 2)
+    assert driver is not None and driver.text == "8.70 EUR"
+    assert other is not None and other.text == "4.00 EUR"  # 10 kWh at the station's 0.40
+    assert pricing.mismatches == 0
+    assert pricing.preview(1, "S1")[-1] == "20 kWh = 9.90 EUR"
+    # EVSE 1's next session (another driver, no authorization): the station's Rate again.
+    nxt = pricing.estimate(charged("S3", 4000), 1)
+    assert nxt is not None and nxt.text == "4.00 EUR" and pricing.mismatches == 0
+    assert pricing.preview(1, "S3") == station

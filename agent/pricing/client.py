@@ -1,12 +1,15 @@
 """be.ENERGISED pricing API client: one GET per authorization, never blocking the loop.
 
-`GET <api_url>?evseId=..&tag_id=..` with the `x-api-token` header, stdlib
-urllib in a worker thread. Errors are classified (`timeout`, `http_status`,
-`bad_json`, `schema`, `network` (the connection), `request` (a header or URL http.client
-refuses), plus `token` for an unreadable token file and `persist` for a failed cache write),
-logged once each and counted in `stats`. Any other exception is a bug: it is not counted as
-one of these but ends the agent's task group (exit 1), like a bug in any of its loops.
-The last good Rate is kept in `<state_dir>/pricing-rate.json` for offline use.
+`GET <api_url>?evseId=..&tag_id=..` with the `x-api-token` header, stdlib urllib in a worker
+thread. Errors are classified (`timeout`, `http_status`, `bad_json`, `schema`, `network` (the
+connection), `request` (a header or URL http.client refuses), plus `token` for an unreadable
+token file), logged once each and counted in `stats`. Any other exception is a bug: it is not
+counted as one of these but ends the agent's task group (exit 1), like a bug in any of its loops.
+
+A fetched Rate is one driver's: it goes back to the caller, which binds it to that driver's
+session (agent.pricing.live), and is never kept as the station's. The station's own Rate is the
+local `structure_file`.
+
 The token never appears in a log line, an error text, `repr()` or the stats: it is validated
 (one line of printable ASCII) before it can reach a header, and http.client's refusal is
 reported by its type only, since its text quotes the header.
@@ -33,7 +36,6 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
-from agent.atomic import write_atomic
 from agent.pricing.settings import PricingConfig
 from agent.pricing.structure import BadJsonError, Rate, StructureError, load_rate
 from agent.settings import secretfile
@@ -41,7 +43,6 @@ from agent.settings import secretfile
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CACHE_NAME = "pricing-rate.json"
 MAX_BODY = 1 << 20  # a Rate is a few kB; anything near 1 MiB is not one
 
 
@@ -54,7 +55,7 @@ class PricingStats(msgspec.Struct, kw_only=True):
     last_error_kind: str | None = None
     last_error: str | None = None
     last_ok_at: float | None = None
-    source: str | None = None  # where last_good came from: api, cache, structure_file
+    source: str | None = None  # where the station's Rate came from: structure_file or None
 
 
 class ApiError(Exception):
@@ -79,13 +80,12 @@ def _build_opener() -> urllib.request.OpenerDirector:
 class PricingClient:
     """Fetches Rates for (evse_id, tag) and remembers the last good one."""
 
-    def __init__(self, config: PricingConfig, state_dir: Path) -> None:
+    def __init__(self, config: PricingConfig) -> None:
         self.config = config
         self.stats = PricingStats()
-        self._cache = Path(state_dir) / CACHE_NAME
         self._opener = _build_opener()
         self._token = self._read_token()
-        self.last_good: Rate | None = self._load_initial()
+        self.default_rate: Rate | None = self._load_default()
 
     def __repr__(self) -> str:
         host = urlsplit(self.config.api_url).hostname or "-"
@@ -109,12 +109,8 @@ class PricingClient:
             self._count("token", f"token_file {exc}")
             return ""
 
-    def _load_initial(self) -> Rate | None:
-        """The cached API Rate (when the API is configured), else the local structure_file."""
-        if self.config.api_url:
-            rate = self._load_file(self._cache, "cache")
-            if rate is not None:
-                return rate
+    def _load_default(self) -> Rate | None:
+        """The station's Rate: the local structure_file (None without one)."""
         if self.config.structure_file:
             return self._load_file(Path(self.config.structure_file), "structure_file")
         return None
@@ -124,8 +120,7 @@ class PricingClient:
         try:
             rate = load_rate(path.read_bytes())
         except FileNotFoundError:
-            if source != "cache":
-                log.error("pricing: %s %s does not exist", source, path)
+            log.error("pricing: %s %s does not exist", source, path)
             return None
         except (OSError, StructureError) as exc:
             log.error("pricing: ignoring %s %s: %s", source, path, self._scrub(str(exc)))
@@ -160,10 +155,7 @@ class PricingClient:
         # Anything else is a bug of the agent's: it stops the agent (exit 1), as in every loop.
         self.stats.ok += 1
         self.stats.last_ok_at = time.time()
-        self.stats.source = "api"
-        self.last_good = rate
         log.debug("pricing API: Rate received (costId %s)", rate.cost_id)
-        await asyncio.to_thread(self._persist, body)
         return rate
 
     def _parse(self, body: bytes) -> Rate:
@@ -204,14 +196,6 @@ class PricingClient:
         if len(body) > MAX_BODY:
             raise ApiError("bad_json", f"response larger than {MAX_BODY} bytes")
         return body
-
-    def _persist(self, body: bytes) -> None:
-        """Write the raw Rate atomically (temp file, fsync, rename) for offline use."""
-        try:
-            self._cache.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self._cache, body, durable=True, mode=0o600)
-        except OSError as exc:
-            self._count("persist", f"cannot write {self._cache}: {exc.strerror or exc}")
 
     def _count(self, kind: str, detail: str) -> None:
         """Count and log one error (token scrubbed, tag ids never included)."""

@@ -76,12 +76,13 @@ class Agent:
         self._tg: asyncio.TaskGroup | None = None
         self._pricing_fetch: asyncio.Task[None] | None = None
         self._fetched_for: TariffMessage | None = None
+        self._fetch_keys: list[int | None] = []  # the EVSEs that tariff went to
         self.pricing: LivePricing | None = None
         if config.pricing is not None and config.pricing.enabled:
             # Imported only when configured: the HTTP client stack costs RAM on a small board.
             from agent.pricing.live import LivePricing
 
-            self.pricing = LivePricing(config.pricing, config.state.dir, config.display)
+            self.pricing = LivePricing(config.pricing, config.display)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -95,8 +96,8 @@ class Agent:
             if router is not None and panel.evse is not None and sid:
                 router.resume(panel.evse.module_id, sid)
             if self.pricing is not None:
-                panel.apply(PricingChanged(preview=self.pricing.preview()), self.loop.time(),
-                            publish=False)
+                panel.apply(PricingChanged(preview=self.pricing.preview(_key(panel))),
+                            self.loop.time(), publish=False)
             panel.publish()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -198,30 +199,37 @@ class Agent:
             panel.apply(msg, now)
             return
         panel.apply(msg, now, publish=False)
+        key = _key(panel)
         if isinstance(msg, SessionCost):
-            panel.apply(PricingChanged(preview=panel.state.preview,
-                                       estimate=self.pricing.estimate(msg)), now, publish=False)
+            estimate = self.pricing.estimate(msg, key)
+            panel.apply(PricingChanged(preview=self.pricing.preview(key, msg.session_id),
+                                       estimate=estimate), now, publish=False)
         elif isinstance(msg, TariffMessage) and msg.identifier_type == "IdToken" and (
-                msg.identifier_id) and msg is not self._fetched_for:
-            # One fetch per authorization, at the first EVSE the tariff goes to.
-            self._fetched_for = msg
-            self._fetch_rate(msg.identifier_id, panel.state.evse_id or "")
+                msg.identifier_id):
+            if msg is not self._fetched_for:
+                # One fetch per authorization, asked at the first EVSE the tariff goes to; its
+                # Rate is for every EVSE the tariff went to (the driver's is not known yet).
+                self._fetched_for, self._fetch_keys = msg, []
+                self._fetch_rate(msg.identifier_id, panel.state.evse_id or "", self._fetch_keys)
+            self._fetch_keys.append(key)
         panel.publish()
 
-    def _fetch_rate(self, tag_id: str, evse_id: str) -> None:
+    def _fetch_rate(self, tag_id: str, evse_id: str, keys: list[int | None]) -> None:
         """Ask the pricing API for this token's Rate in the background (newest token wins)."""
         if self.pricing is None or not self.pricing.config.api_url or self._tg is None:
             return
         if self._pricing_fetch is not None:
             self._pricing_fetch.cancel()
         self._pricing_fetch = self._spawn("pricing-fetch",
-                                          lambda: self._authorized(tag_id, evse_id))
+                                          lambda: self._authorized(tag_id, evse_id, keys))
 
-    async def _authorized(self, tag_id: str, evse_id: str) -> None:
-        assert self.pricing is not None
-        if await self.pricing.authorize(tag_id, evse_id):
-            preview = self.pricing.preview()
-            for panel in self.panels:
+    async def _authorized(self, tag_id: str, evse_id: str, keys: list[int | None]) -> None:
+        pricing = self.pricing
+        assert pricing is not None
+        if await pricing.authorize(tag_id, evse_id, keys):
+            for panel in (p for p in self.panels if _key(p) in keys):
+                session = panel.state.session
+                preview = pricing.preview(_key(panel), session.session_id if session else None)
                 panel.apply(PricingChanged(preview=preview, estimate=panel.state.estimate),
                             self.loop.time())
 
@@ -332,6 +340,11 @@ class Agent:
             await asyncio.to_thread(_write_status_file, self.config.status.path, data)
         except OSError as exc:
             log.warning("status file %s: %s", self.config.status.path, exc)
+
+
+def _key(panel: Panel) -> int | None:
+    """Which EVSE a panel shows, for the pricing (None: the display of the whole station)."""
+    return panel.evse.id if panel.evse is not None else None
 
 
 def _session_id(state: State) -> str | None:
