@@ -170,7 +170,8 @@ def test_prices_idle_fee_and_next_period() -> None:
                      {"category": "Energy", "price": {"currency": {"decimals": 3},
                                                       "value": {"value": 450}}}]})
     _, view = run([(0, UP), (1, event)])
-    assert view.prices == ["0.39 EUR/kWh", "1.20 EUR/h", "0.50 EUR"]
+    # The flat fee's currency has no decimals: it takes its session's (3), as the live cost does.
+    assert view.prices == ["0.39 EUR/kWh", "1.20 EUR/h", "0.05 EUR"]
     assert view.idle_price == "6.00 EUR/h after 30 min"
     assert view.next_period is not None
     assert (view.next_period.from_, view.next_period.prices) == ("", ["0.45 EUR/kWh"])
@@ -213,3 +214,18 @@ def test_view_serializes_with_fixed_field_names() -> None:
         assert key in doc
     assert doc["next_period"] == {"from": "2026-11-21T12:00:00Z", "prices": []}
     assert doc["total"] == {"value": 289, "decimals": 3, "currency": "EUR", "text": "0.29 EUR"}
+
+
+@pytest.mark.parametrize(("session", "price", "shown"), [
+    ({"code": "EUR", "decimals": 3}, {"decimals": 4}, "0.39 EUR/kWh"),  # its own decimals
+    ({"code": "EUR", "decimals": 4}, {}, "0.39 EUR/kWh"),  # else its session's
+    ({"code": "EUR"}, {}, "39.00 EUR/kWh"),  # else the currency's minor unit (EUR: 2)
+    ({"code": "JPY"}, {}, "3,900 JPY/kWh"),  # (JPY: 0)
+])
+def test_a_price_takes_its_own_decimals_else_its_sessions_else_the_minor_unit(
+        session: dict[str, Any], price: dict[str, Any], shown: str) -> None:
+    event = cost(currency=session, charging_price=[
+        {"category": "Energy", "price": {"currency": price, "value": {"value": 3900}}}])
+    model = DisplayModel(DisplayConfig(money=MoneyFormat(thousands_separator=",")))
+    view = model.view(model.update(model.update(State(), UP, 0), event, 1))
+    assert view.prices == [shown]

@@ -45,7 +45,7 @@ from agent.everest.session_cost import (
     decode,
 )
 from agent.model.currencies import CODES
-from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State, Tick, total_value
+from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State, Tick
 from agent.model.view import View, encode_view
 
 PROPS: Final = settings(
@@ -406,7 +406,7 @@ def test_valid_session_cost_decodes(case: tuple[dict[str, Any], bytes]) -> None:
             assert chunk.timestamp_to == chunk_doc.get("timestamp_to", UNSET)
     else:
         assert msg.cost_chunks is UNSET
-    assert total_value(msg) == expected_total(doc)
+    assert msg.total == expected_total(doc)
     if "message" in doc:
         assert msg.message is not UNSET
         assert [m.content for m in msg.message] == _contents(doc["message"])

@@ -125,6 +125,15 @@ class SessionCost(Record):
     message: list[MessageContent] | UnsetType = UNSET
     qr_code: str | UnsetType = UNSET
 
+    @property
+    def total(self) -> int:
+        """The session total in units of 10**-decimals: the sum of the chunks' cost values
+        (EVerest writes a chunk with no member set as null: it carries nothing)."""
+        chunks = self.cost_chunks
+        if chunks is UNSET:
+            return 0
+        return sum(c.cost.value for c in chunks if c is not None and c.cost is not UNSET)
+
 
 class Heartbeat(Record):
     """EVerest's heartbeat counter (uint64, wraps to 0)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from msgspec import UNSET, UnsetType
+
 # The schema's enum, in its order; a code outside it is rejected at decode time.
 CurrencyCode = Literal[
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
@@ -60,3 +62,15 @@ def minor_unit(code: str | None) -> int:
     if code is None:
         return 2
     return _EXPONENTS.get(code, 2)
+
+
+def amount_decimals(own: int | UnsetType, code: str | None, session: int | None = None) -> int:
+    """Digits after the point of an amount: its currency's own `decimals`, else those of the
+    session it belongs to, else the ISO 4217 minor unit of `code`.
+
+    OCPP producers set `decimals` on every currency object (NumberOfDecimalsForCostValues, the
+    same for the session and its prices); other producers may leave it out.
+    """
+    if own is not UNSET:
+        return own
+    return session if session is not None else minor_unit(code)

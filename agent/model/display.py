@@ -12,7 +12,7 @@ from msgspec import UNSET, Meta
 
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
 from agent.model.money import MoneyFormat
-from agent.model.render import Renderer, total_value
+from agent.model.render import Renderer
 from agent.model.view import Estimate, Screen, View
 from agent.structs import Settings
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from agent.model.livecost import LiveBase
 
 __all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged", "State",
-           "Tick", "total_value"]
+           "Tick"]
 
 # Session events that name no session of the EVSE (availability, reservations, authorization).
 _OUTSIDE_SESSION: Final = frozenset({"Enabled", "Disabled", "ReservationStart",

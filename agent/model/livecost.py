@@ -32,7 +32,7 @@ from msgspec import UNSET
 
 from agent.everest.evse_manager import EvseStateEnum
 from agent.everest.session_cost import Price, SessionCost
-from agent.model.currencies import minor_unit
+from agent.model.currencies import amount_decimals
 from agent.structs import Record
 
 Phase = Literal["charging", "idle", "stopped"]
@@ -80,11 +80,7 @@ class LiveBase(Record):
         code = own_code or fallback_code
         session_decimals = (msg.currency.decimals if msg.currency.decimals is not UNSET
                             else None)
-        total_decimals = session_decimals if session_decimals is not None else minor_unit(code)
-        chunks = msg.cost_chunks if msg.cost_chunks is not UNSET else []
-        # EVerest writes a chunk or price component with no member set as null: skip those.
-        total = Fraction(sum(c.cost.value for c in chunks if c is not None and c.cost is not UNSET),
-                         10**total_decimals)
+        total = Fraction(msg.total, 10**amount_decimals(msg.currency.decimals, code))
         known = False
         rates = {"Energy": _ZERO, "Time": _ZERO}
         for component in msg.charging_price if msg.charging_price is not UNSET else []:
@@ -117,12 +113,7 @@ def _amount(price: Price, session_decimals: int | None, own_code: str | None,
     price_code = price.currency.code if price.currency.code is not UNSET else None
     if price_code is not None and own_code is not None and price_code != own_code:
         return None
-    if price.currency.decimals is not UNSET:
-        decimals = price.currency.decimals
-    elif session_decimals is not None:
-        decimals = session_decimals
-    else:
-        decimals = minor_unit(price_code or code)
+    decimals = amount_decimals(price.currency.decimals, price_code or code, session_decimals)
     return Fraction(price.value.value, 10**decimals)
 
 

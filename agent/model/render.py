@@ -17,7 +17,7 @@ from agent.everest.session_cost import (
     Price,
     SessionCost,
 )
-from agent.model.currencies import minor_unit
+from agent.model.currencies import amount_decimals, minor_unit
 from agent.model.money import format_amount, format_unit_price
 from agent.model.text import Chosen, choose, preferences
 from agent.model.view import Live, LiveTotal, NextPeriod, Screen, Total, View
@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 
 _UNIT_SUFFIX = {"Energy": "/kWh", "Time": "/h"}
 NextKey = tuple[str, tuple[ChargingPriceComponent, ...], IdlePrice | msgspec.UnsetType | None]
-
-
-def total_value(msg: SessionCost) -> int:
-    """The session total in units of 10**-decimals: the sum of all chunks' cost values."""
-    chunks = msg.cost_chunks
-    if chunks is UNSET:
-        return 0
-    return sum(c.cost.value for c in chunks if c is not None and c.cost is not UNSET)
 
 
 class Renderer:
@@ -76,7 +68,8 @@ class Renderer:
         prices, idle, next_period = self._price_texts(
             _components(session.charging_price), session.idle_price,
             None if nxt is UNSET else (nxt.timestamp_from, _components(nxt.charging_price),
-                                       nxt.idle_price), code)
+                                       nxt.idle_price), code,
+            session.currency.decimals if session.currency.decimals is not UNSET else None)
         total = self._total(session, code)
         # The live meter is newer than the backend's reading of the same session.
         same = live is not None and state.evse_session == session.session_id
@@ -120,15 +113,17 @@ class Renderer:
 
     def _render_prices(self, components: tuple[ChargingPriceComponent, ...],
                        idle_price: IdlePrice | msgspec.UnsetType | None, nxt: NextKey | None,
-                       code: str | None) -> tuple[tuple[str, ...], str | None, NextPeriod | None]:
+                       code: str | None, decimals: int | None,
+                       ) -> tuple[tuple[str, ...], str | None, NextPeriod | None]:
         next_period = None
         if nxt is not None:
-            later = self._prices(nxt[1], code)
-            later_idle = self._idle(nxt[2], code)
+            later = self._prices(nxt[1], code, decimals)
+            later_idle = self._idle(nxt[2], code, decimals)
             if later_idle is not None:
                 later.append(f"idle {later_idle}")
             next_period = NextPeriod(from_=nxt[0], prices=later)
-        return tuple(self._prices(components, code)), self._idle(idle_price, code), next_period
+        return (tuple(self._prices(components, code, decimals)),
+                self._idle(idle_price, code, decimals), next_period)
 
     def _code(self, currency: Currency, fallback: str | None = None) -> str | None:
         if currency.code is not UNSET:
@@ -136,30 +131,28 @@ class Renderer:
         return fallback if fallback is not None else self._fallback_code
 
     def _total(self, session: SessionCost, code: str | None) -> Total:
-        decimals = session.currency.decimals
-        if decimals is UNSET:
-            decimals = minor_unit(code)
-        value = total_value(session)
+        decimals = amount_decimals(session.currency.decimals, code)
+        value = session.total
         text: str = self._amount(value, decimals, code)
         return Total(value=value, decimals=decimals, currency=code, text=text)
 
-    def _price(self, price: Price, session_code: str | None, suffix: str) -> str:
+    def _price(self, price: Price, session_code: str | None, suffix: str,
+               session_decimals: int | None) -> str:
         code = self._code(price.currency, session_code)
-        decimals = price.currency.decimals
-        if decimals is UNSET:
-            decimals = minor_unit(code)
+        decimals = amount_decimals(price.currency.decimals, code, session_decimals)
         text: str = self._unit_price(price.value.value, decimals, code, suffix)
         return text
 
     def _prices(self, components: tuple[ChargingPriceComponent, ...],
-                code: str | None) -> list[str]:
-        return [self._price(c.price, code, _UNIT_SUFFIX.get(c.category or "", ""))
+                code: str | None, decimals: int | None) -> list[str]:
+        return [self._price(c.price, code, _UNIT_SUFFIX.get(c.category or "", ""), decimals)
                 for c in components if c.price is not UNSET]
 
-    def _idle(self, idle: IdlePrice | msgspec.UnsetType | None, code: str | None) -> str | None:
+    def _idle(self, idle: IdlePrice | msgspec.UnsetType | None, code: str | None,
+              decimals: int | None) -> str | None:
         if idle is UNSET or idle is None or idle.hour_price is UNSET:
             return None
-        text = self._price(idle.hour_price, code, "/h")
+        text = self._price(idle.hour_price, code, "/h", decimals)
         grace = idle.grace_minutes
         return f"{text} after {grace} min" if grace is not UNSET and grace > 0 else text
 

@@ -8,8 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from msgspec import UNSET
 
 from agent.everest.session_cost import SessionCost
-from agent.model.currencies import minor_unit
-from agent.model.display import total_value
+from agent.model.currencies import amount_decimals
 from agent.model.money import MoneyFormat, format_decimal, format_unit_price, to_decimal
 from agent.model.view import Estimate
 from agent.pricing.calc import Breakdown, calculate
@@ -91,8 +90,5 @@ def estimate(rate: Rate, msg: SessionCost, fallback_code: str | None,
 
 def backend_total(msg: SessionCost, fallback_code: str | None) -> Decimal:
     """What the backend charges so far, as an exact Decimal in major units."""
-    decimals = msg.currency.decimals
-    if decimals is UNSET:
-        code = msg.currency.code if msg.currency.code is not UNSET else fallback_code
-        decimals = minor_unit(code)
-    return to_decimal(total_value(msg), decimals)
+    code = msg.currency.code if msg.currency.code is not UNSET else fallback_code
+    return to_decimal(msg.total, amount_decimals(msg.currency.decimals, code))
