@@ -218,3 +218,90 @@ def test_a_session_the_evse_reports_never_times_out() -> None:
     assert model.view(state).screen == "charging"
     state = model.update(state, Tick(), 1200.0 + 300)  # EVerest goes silent: it times out
     assert (model.view(state).screen, model.view(state).final) == ("finished", False)
+
+
+# ---- issue 16: sessions whose events were missed, late or out of order ---------------------
+
+SID2 = "6f4d1b7f-3e5c-4e8f-8b62-4a1e9b8d2c33"
+
+
+def cost_of(sid: str, value: int, status: str = "Running", **extra: Any) -> Event:
+    doc: dict[str, Any] = {"session_id": sid, "currency": {"code": "EUR", "decimals": 3},
+                           "status": status, "cost_chunks": [{"cost": {"value": value}}],
+                           **extra}
+    return decode("session_cost", everest(doc))  # type: ignore[return-value]
+
+
+def id_token_tariff(text: str) -> Event:
+    return decode("tariff_message", everest({  # type: ignore[return-value]
+        "identifier_id": "04AABBCC", "identifier_type": "IdToken",
+        "messages": [{"content": text}]}))
+
+
+RECEIPT = [*RUNNING, (100.0, event("TransactionFinished")), (101.0, cost(900, "Finished")),
+           (102.0, event("SessionFinished"))]
+
+
+def test_an_authorization_elsewhere_shows_over_a_receipt_which_then_comes_back() -> None:
+    """Bug 1: a driver authorizing at another EVSE wiped this EVSE's receipt for good."""
+    state, view = run([*RECEIPT, (110.0, id_token_tariff("Welcome"))])
+    assert (view.screen, view.message) == ("tariff", "Welcome")
+    state = MODEL.update(state, Tick(), 110.0 + 60)  # tariff_hold_s later
+    view = MODEL.view(state)
+    assert (view.screen, view.session_id, view.final) == ("finished", SID, True)
+    state = MODEL.update(state, Tick(), 101.0 + CONFIG.finished_hold_s)  # its own hold ends
+    assert MODEL.view(state).screen == "price"
+
+
+def test_only_a_new_session_on_the_evse_ends_its_receipt_early() -> None:
+    """Bug 7: a receipt with the next session's live values ('finished/F1 with F2's 11 kW')."""
+    _, view = run([*RECEIPT, (110.0, event("SessionStarted", SID2)), (111.0, info(300))])
+    assert view.screen == "price" and view.session_id is None  # F1's receipt has gone
+    assert view.live is not None and view.live.energy_wh == 300  # F2's, on the next screen
+
+
+def test_a_repeated_finish_of_the_previous_session_changes_nothing() -> None:
+    """Bug 7: a repeated SessionFinished(E1) cleared E2's live values for good."""
+    second = [(200.0, event("SessionStarted", SID2)), (201.0, info(500)),
+              (202.0, cost_of(SID2, 100)), (203.0, event("SessionFinished")),
+              (204.0, info(600))]
+    state, view = run([*RECEIPT, *second])
+    assert (view.screen, view.session_id) == ("charging", SID2)
+    assert view.live is not None and view.live.energy_wh == 600
+    assert state.late_results == 1
+
+
+def test_a_late_cost_of_the_previous_session_does_not_take_the_screen() -> None:
+    """Bug 7: a late Running cost of E1 showed charging/E1 with E2's live values."""
+    second = [(200.0, event("SessionStarted", SID2)), (201.0, info(500)),
+              (202.0, cost_of(SID2, 100)), (203.0, cost(800))]
+    state, view = run([*RECEIPT, *second])
+    assert (view.screen, view.session_id) == ("charging", SID2)
+    assert view.total is not None and view.total.value == 100
+    assert state.late_results == 1
+
+
+def test_a_session_whose_start_was_missed_shows_its_live_values_and_costs() -> None:
+    """Bug 3: restarted without state mid-session, the live values were never shown."""
+    _, view = run([(0.0, UP), (1.0, info(2500, power_w=7400)),
+                   (2.0, cost(700, prices=ENERGY)), (3.0, info(2600, power_w=7400))])
+    assert (view.screen, view.session_id) == ("charging", SID)
+    assert view.live is not None and (view.live.energy_wh, view.live.power_w) == (2600, 7400)
+    assert view.live_total is not None  # extrapolated from the cost like any session's
+
+
+def test_a_session_tariff_before_its_first_cost_is_kept_for_it() -> None:
+    """Bug 8: the TransactionId tariff text of a session was lost before its first cost."""
+    tariff = decode("tariff_message", everest({
+        "identifier_id": SID, "identifier_type": "TransactionId",
+        "messages": [{"content": "Your tariff: 0.39 EUR/kWh"}]}))
+    _, view = run([*START, (3.0, tariff), (4.0, cost(100))])  # type: ignore[list-item]
+    assert view.message == "Your tariff: 0.39 EUR/kWh"
+
+
+def test_a_wrongly_guessed_session_leaves_the_screen() -> None:
+    """Bug 3: the costs went here by a guess; the session's events later name another EVSE."""
+    from agent.model.display import SessionMoved
+
+    _, view = run([(0.0, UP), (1.0, info(2500)), (2.0, cost(700)), (3.0, SessionMoved(SID))])
+    assert view.screen == "price" and view.session_id is None

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage, decode
+from agent.everest.session_cost import SessionCost, TariffMessage, decode
 from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
 from agent.model.view import Screen
 from agent.process.inbox import Inbox
@@ -28,17 +28,71 @@ KINDS = st.sampled_from(["IdToken", "SessionId", "TransactionId", None])
 IDENTS = st.sampled_from(["S1", "S2", "S3", "TOKEN", None])
 
 
-def _expected_screen(state: State) -> Screen:
-    """The screen, derived from the state independently of DisplayModel.screen."""
-    if state.session is not None and state.ended_at is not None:
-        return "finished"
-    if not state.link_up:
-        return "unavailable"
-    if state.tariff is not None:
-        return "tariff"
-    if state.session is not None:
-        return "idle" if state.session.status == "Idle" else "charging"
-    return "price"
+TARIFF_HOLD_S = 60.0
+FINISHED_HOLD_S = 120.0
+
+
+class Expected:
+    """What the driver must see, kept from the events alone by the README's rules (Screens):
+    an authorization tariff shows for tariff_hold_s over anything; a receipt (a Finished cost,
+    or the end by session_timeout_s with final false) holds finished_hold_s from its end; the
+    link down shows unavailable, except over a receipt; Running shows charging, Idle idle."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.link_up = False
+        self.tariff_until: float | None = None
+        self.session: str | None = None
+        self.status = ""
+        self.ended_at: float | None = None
+        self.final = False
+        self.seen = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.session is not None and self.ended_at is None
+
+    def session_cost(self, sid: str, status: str, now: float) -> bool:
+        """Apply one cost; False when it is late news that changes nothing shown."""
+        same = sid == self.session
+        if status == "Finished" and not same and self.running:
+            return False  # another session's final cost while one runs
+        if same and self.final and status != "Finished":
+            return False  # a receipt is final
+        if not (same and self.running):
+            self.tariff_until = None  # a driver's tariff gives way to their session's cost
+        if status == "Finished":
+            self.ended_at = self.ended_at if same and self.final else now
+        else:
+            self.ended_at = None
+        self.session, self.status, self.final, self.seen = sid, status, status == "Finished", now
+        return True
+
+    def tariff(self, kind: str | None, ident: str | None, now: float) -> None:
+        if kind in ("SessionId", "TransactionId"):
+            if self.running and ident == self.session:
+                self.seen = now  # the backend still talks about the running session
+            return
+        self.tariff_until = now + TARIFF_HOLD_S
+
+    def tick(self, now: float) -> None:
+        if self.tariff_until is not None and now >= self.tariff_until:
+            self.tariff_until = None
+        if self.timeout_s > 0 and self.running and now >= self.seen + self.timeout_s:
+            self.ended_at, self.final = self.seen + self.timeout_s, False
+        if self.ended_at is not None and now >= self.ended_at + FINISHED_HOLD_S:
+            self.session, self.ended_at, self.final = None, None, False
+
+    def screen(self) -> Screen:
+        if self.tariff_until is not None and self.link_up:
+            return "tariff"
+        if self.session is not None and self.ended_at is not None:
+            return "finished"
+        if not self.link_up:
+            return "unavailable"
+        if self.session is not None:
+            return "idle" if self.status == "Idle" else "charging"
+        return "price"
 
 
 class DisplayMachine(RuleBasedStateMachine):
@@ -50,6 +104,7 @@ class DisplayMachine(RuleBasedStateMachine):
                                                 session_timeout_s=timeout))
         self.state = State()
         self.now = 0.0
+        self.expected = Expected(timeout)
 
     def _apply(self, event: Event) -> State:
         before = self.state
@@ -63,6 +118,7 @@ class DisplayMachine(RuleBasedStateMachine):
             "cost_chunks": [{"cost": {"value": value}}, None]}, indent=4).encode())
         assert isinstance(msg, SessionCost)
         before = self._apply(msg)
+        self.expected.session_cost(session, status, self.now)
         other = before.session is not None and before.session.session_id != session
         if before.running and other and status == "Finished":
             # Another session's Finished never replaces the running one.
@@ -79,6 +135,11 @@ class DisplayMachine(RuleBasedStateMachine):
         msg = decode("tariff_message", json.dumps(doc).encode())
         assert isinstance(msg, TariffMessage)
         before = self._apply(msg)
+        self.expected.tariff(kind, ident, self.now)
+        if before.running or before.ended_at is not None:
+            # No tariff ends or replaces a running session or a receipt, nor changes its total.
+            assert self.state.session is before.session
+            assert self.state.ended_at == before.ended_at
         if before.running:
             # No tariff ends or replaces a running session, nor changes its total.
             assert self.state.session is before.session
@@ -90,11 +151,13 @@ class DisplayMachine(RuleBasedStateMachine):
     @rule(up=st.booleans())
     def link(self, up: bool) -> None:
         self._apply(LinkChanged(up=up))
+        self.expected.link_up = up
 
     @rule(seconds=st.sampled_from([1.0, 59.0, 61.0, 119.0, 121.0, 301.0, 1000.0]))
     def tick(self, seconds: float) -> None:
         self.now += seconds
         self._apply(Tick())
+        self.expected.tick(self.now)
 
     @rule(topic=st.sampled_from(["session_cost", "tariff_message", "default_price"]),
           garbage=st.sampled_from([b"{", b"null", b'{"session_id": 1}', b"[]", b"\xff",
@@ -105,20 +168,18 @@ class DisplayMachine(RuleBasedStateMachine):
         panel = Panel(self.model, [], SnapshotKeeper("", 120.0))
         panel.state = self.state
         counters = Counters(self.now)
-        def deliver(target: Panel, msg: SessionCost | TariffMessage | DefaultPrice,
-                    now: float) -> None:
-            target.apply(msg, now)
-
-        inbox = Inbox(CONFIG, [panel], ApiWatch("session_cost", BASE, 3.0), counters, deliver,
-                      lambda *_: None, self.now)
-        inbox.routes[BASE + "e2m/" + topic](garbage, self.now)
+        inbox = Inbox(CONFIG, [panel], ApiWatch("session_cost", BASE, 3.0), counters, self.now)
+        assert inbox.routes[BASE + "e2m/" + topic](garbage, self.now) == []  # nothing to apply
         assert panel.state is self.state
         assert counters.rejected[topic] == 1
 
     @invariant()
-    def screen_follows_from_state(self) -> None:
+    def the_screen_is_what_the_rules_say(self) -> None:
         if hasattr(self, "model"):
-            assert self.model.screen(self.state) == _expected_screen(self.state)
+            view = self.model.view(self.state)
+            assert view.screen == self.expected.screen()
+            if view.screen in ("charging", "idle", "finished", "unavailable"):
+                assert view.session_id == self.expected.session
 
     @invariant()
     def receipt_is_never_stale(self) -> None:

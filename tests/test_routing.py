@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.everest.evse_manager import SessionEvent, decode_evse
+from agent.everest.evse_manager import SessionEvent, SessionInfo, decode_evse
 from agent.everest.session_cost import SessionCost, TariffMessage, decode
 from agent.model.routing import Router
 from tests.everest_events import session_event
@@ -159,17 +159,16 @@ def test_released_messages_are_the_same_objects_in_arrival_order() -> None:
     assert released[1] is second
 
 
-def test_default_price_is_station_wide() -> None:
-    assert Router([M1, M2, M3]).default_price() == (M1, M2, M3)
-
-
 def test_running_sessions_are_tracked_from_start_to_finish() -> None:
     router = Router([M1, M2])
-    assert router.running_session(M1) is None
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M1, M2)  # both free
     router.event(M1, event("SessionStarted", "S1"))
-    assert (router.running_session(M1), router.evse_of("S1")) == ("S1", M1)
+    router.event(M1, event("TransactionStarted", "S1", "AA"))
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M2,)  # M1 runs S1
+    assert router.session_cost(cost("S1")) == (M1,)
     router.event(M1, event("SessionFinished", "S1"))
-    assert (router.running_session(M1), router.evse_of("S1")) == (None, M1)
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M1, M2)
+    assert router.session_cost(cost("S1", "Finished")) == (M1,)  # its final cost still finds it
 
 
 def test_held_messages_per_session_are_bounded_keeping_the_newest() -> None:
@@ -205,9 +204,8 @@ def test_session_memory_is_bounded() -> None:
     router = Router([M1, M2], memory=3)
     for n in range(5):
         router.event(M1, event("SessionStarted", f"S{n}"))
-    assert router.evse_of("S0") is None
-    assert router.evse_of("S1") is None
-    assert router.evse_of("S4") == M1
+    assert router.session_cost(cost("S4")) == (M1,)
+    assert router.session_cost(cost("S1")) == ()  # forgotten: held like an unnamed one
     assert router.session_cost(cost("S0")) == ()
 
 
@@ -217,8 +215,8 @@ def test_recently_used_sessions_stay_remembered() -> None:
     router.event(M2, event("SessionStarted", "S1"))
     assert router.session_cost(cost("S0")) == (M1,)  # S0 becomes the most recent
     router.event(M2, event("SessionStarted", "S2"))
-    assert router.evse_of("S0") == M1
-    assert router.evse_of("S1") is None
+    assert router.session_cost(cost("S0")) == (M1,)
+    assert router.session_cost(cost("S1")) == ()
 
 
 @pytest.mark.parametrize("modules", [[], [M1, M1]])
@@ -236,5 +234,71 @@ def test_a_resumed_session_routes_at_once() -> None:
     router = Router([M1, M2])
     router.resume(M2, "S1")  # the agent restarted while S1 was running on M2
     assert router.session_cost(cost("S1")) == (M2,)
-    assert router.running_session(M2) == "S1"
-    assert router.tariff(tariff("IdToken", "AA")) == (M1,)
+    assert router.tariff(tariff("IdToken", "AA")) == (M1,)  # M2 is busy with S1
+
+
+def info(state: str) -> SessionInfo:
+    msg = decode_evse("session_info", json.dumps({
+        "state": state, "charged_energy_wh": 10, "discharged_energy_wh": 0,
+        "latest_total_w": 7400, "session_duration_s": 60, "timestamp": "t"}).encode())
+    assert isinstance(msg, SessionInfo)
+    return msg
+
+
+def test_a_session_whose_start_was_missed_gets_its_costs() -> None:
+    """The agent restarted without state: only session_info says M2 charges."""
+    router = Router([M1, M2])
+    router.info(M1, info("Unplugged"))
+    router.info(M2, info("Charging"))
+    assert router.session_cost(cost("S9"), now=5.0) == (M2,)
+    assert router.take_unassigned(now=500.0) == []
+
+
+def test_costs_of_a_session_two_evses_could_run_are_held_and_reported_on_the_clock() -> None:
+    router = Router([M1, M2])
+    router.info(M1, info("Charging"))
+    router.info(M2, info("ChargingPausedEV"))
+    assert router.session_cost(cost("S9"), now=5.0) == ()
+    assert router.next_report_at() == 65.0  # the runtime's clock wakes up for it
+    assert router.take_unassigned(now=65.0) == ["S9"]
+    newest = cost("S9", value=7)
+    assert router.session_cost(newest, now=66.0) == ()
+    assert router.event(M1, event("ChargingStarted", "S9"))[-1] is newest  # named at last
+
+
+def test_a_later_event_corrects_a_wrong_guess() -> None:
+    router = Router([M1, M2])
+    router.info(M1, info("Charging"))  # M2's session_info was lost
+    newest = cost("S9", value=9)
+    assert router.session_cost(cost("S9"), now=1.0) == (M1,)
+    assert router.session_cost(newest, now=2.0) == (M1,)
+    assert router.event(M2, event("ChargingStarted", "S9")) == [newest]  # for M2 now
+    assert router.take_corrections() == [(M1, "S9")]  # M1 showed what is not its own
+    assert router.session_cost(cost("S9"), now=3.0) == (M2,)
+    assert router.take_corrections() == []
+
+
+def test_an_event_naming_its_own_session_undoes_a_guess_for_another() -> None:
+    router = Router([M1, M2])
+    router.info(M1, info("Charging"))
+    assert router.session_cost(cost("S9")) == (M1,)
+    router.event(M1, event("ChargingStarted", "S1"))  # M1 runs S1: S9 was never M1's
+    assert router.take_corrections() == [(M1, "S9")]
+    assert router.session_cost(cost("S9")) == ()
+
+
+def test_unplugged_ends_a_session_whose_finish_was_missed() -> None:
+    router = Router([M1, M2])
+    router.event(M1, event("TransactionStarted", "S1", "AA"))
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M2,)
+    router.info(M1, info("Unplugged"))  # SessionFinished never arrived
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M1, M2)
+
+
+def test_a_session_tariff_before_the_sessions_events_is_not_reported_at_once() -> None:
+    """Issue 16 bug 9: it was reported the moment it arrived, 0.5 s before its events."""
+    router = Router([M1, M2])
+    assert router.tariff(tariff("TransactionId", "J1"), now=100.0) == ()
+    assert router.take_unassigned(now=100.5) == []
+    assert router.event(M1, event("SessionStarted", "J1")) != []
+    assert router.take_unassigned(now=1000.0) == []

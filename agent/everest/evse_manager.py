@@ -58,6 +58,15 @@ _MeterWh = Annotated[float, Meta(ge=0, le=1e15)]
 
 EVSE_TOPICS: Final = ("session_event", "session_info", "evse_id", "heartbeat")
 
+# Session events that can happen outside a session (their uuid may be empty or stale).
+OUTSIDE_SESSION: Final = frozenset(
+    {"Enabled", "Disabled", "ReservationStart", "ReservationEnd", "Authorized", "Deauthorized"})
+# session_info states in which the EVSE has a session (from plug-in to unplugging): the
+# session is there whether or not its SessionStarted (sent once, QoS 0) was seen.
+SESSION_STATES: Final = frozenset(
+    {"Preparing", "AuthRequired", "Charging", "ChargingPausedEV", "ChargingPausedEVSE",
+     "Finished", "FinishedEVSE", "FinishedEV"})
+
 
 class Energy(Record):
     """powermeter `Energy`: only the billing-relevant `total` (required) is decoded."""

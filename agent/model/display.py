@@ -22,12 +22,11 @@ if TYPE_CHECKING:
     from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
     from agent.model.livecost import LiveBase
 
-__all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged", "State",
+__all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged",
+           "SessionMoved", "State",
            "Tick"]
 
 # Session events that name no session of the EVSE (availability, reservations, authorization).
-_OUTSIDE_SESSION: Final = frozenset({"Enabled", "Disabled", "ReservationStart",
-                                     "ReservationEnd", "Authorized", "Deauthorized"})
 _STATUS_SCREEN: dict[str, Screen] = {"Running": "charging", "Idle": "idle",
                                      "Finished": "finished"}
 
@@ -66,9 +65,16 @@ class PricingChanged(msgspec.Struct, frozen=True, gc=False):
     estimate: Estimate | None = None
 
 
+class SessionMoved(msgspec.Struct, frozen=True, gc=False):
+    """A session's costs came here by a guess (its start was missed) that a later event proved
+    wrong: it runs on another EVSE, and this display shows nothing of it any more."""
+
+    session_id: str
+
+
 # A string alias: the EVSE API's message classes are imported only with [[evse]].
 Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
-                    " | PricingChanged | SessionEvent | SessionInfo | EvseId")
+                    " | PricingChanged | SessionMoved | SessionEvent | SessionInfo | EvseId")
 
 
 class State(msgspec.Struct, frozen=True, gc=False):
@@ -89,8 +95,11 @@ class State(msgspec.Struct, frozen=True, gc=False):
     ended_at: float | None = None
     # The end came as a Finished session_cost (False: final cost not received).
     final: bool = False
-    # Finished results of other sessions that arrived while one was running (late news).
+    # Messages of another session than the EVSE's own that arrived while it runs (late news).
     late_results: int = 0
+    # A session-bound tariff (SessionId/TransactionId) that came before its session's first
+    # cost: (the ids it names, its text), kept for that session.
+    pending_text: tuple[tuple[str, ...], list[MessageContent]] | None = None
     preview: tuple[str, ...] = ()
     estimate: Estimate | None = None
     # ---- from the EVSE manager API ([[evse]]) ----
@@ -110,6 +119,18 @@ class State(msgspec.Struct, frozen=True, gc=False):
     def running(self) -> bool:
         """A session is on and has not ended (status Running or Idle)."""
         return self.session is not None and self.ended_at is None
+
+    @property
+    def unnamed_session(self) -> bool:
+        """The EVSE's session_info says a session is on, but no event named it (missed)."""
+        from agent.everest.evse_manager import SESSION_STATES  # only with [[evse]]
+
+        return (self.evse_session is None and self.live is not None
+                and self.live.state in SESSION_STATES)
+
+    def evse_runs(self, session_id: str) -> bool:
+        """`session_id` is (or may be, its start unseen) the session on the EVSE right now."""
+        return self.evse_session == session_id or self.unnamed_session
 
 
 def _energy(msg: SessionCost, previous: int | None) -> int | None:
@@ -150,6 +171,11 @@ class DisplayModel:
                 return replace(state, preview=event.preview, estimate=event.estimate)
             case Tick():
                 return self._expire(state, now)
+            case SessionMoved():
+                session = state.session
+                if session is None or session.session_id != event.session_id:
+                    return state
+                return replace(state, **_NO_SESSION)
             case _:
                 return self._evse_event(state, event, now)
 
@@ -177,10 +203,17 @@ class DisplayModel:
         if not same and finished and state.running:
             # Late news of an older session: the running one stays on screen.
             return replace(state, late_results=state.late_results + 1)
+        if state.evse_session is not None and msg.session_id != state.evse_session and (
+                same or state.session is not None):
+            # EVerest's events say another session runs on this EVSE: news of an older one.
+            return replace(state, late_results=state.late_results + 1)
         if same and state.final and not finished:
             # A final receipt is final; a Running/Idle behind it arrived out of order.
             return replace(state, late_results=state.late_results + 1)
         text = state.session_text if same else None
+        pending = state.pending_text
+        if not same and pending is not None and msg.session_id in pending[0]:
+            text = pending[1]  # its tariff came first
         if msg.message is not UNSET and msg.message:
             text = msg.message
         ended_at = None
@@ -196,11 +229,12 @@ class DisplayModel:
             energy_wh=_energy(msg, state.energy_wh if same else None), session_seen=now,
             ended_at=ended_at, final=finished, estimate=state.estimate if same else None,
             live_base=self._base(state, msg, now),
+            pending_text=None if not same else state.pending_text,
             final_wait_until=None if finished or not same else state.final_wait_until)
 
     def _base(self, state: State, msg: SessionCost, now: float) -> LiveBase | None:
         """Each session_cost restarts the extrapolation from its own total, here and now."""
-        if state.live is None or state.evse_session != msg.session_id:
+        if state.live is None or not state.evse_runs(msg.session_id):
             return None
         from agent.model.livecost import LiveBase
 
@@ -212,29 +246,43 @@ class DisplayModel:
         kind = msg.identifier_type
         if kind in {"SessionId", "TransactionId"}:
             session = state.session
-            if session is None or session.session_id not in (msg.identifier_id,
-                                                             msg.ocpp_transaction_id):
+            ids = tuple(i for i in (msg.identifier_id, msg.ocpp_transaction_id) if i is not UNSET)
+            before_first_cost = session is None or (
+                state.ended_at is not None and session.session_id not in ids)
+            if before_first_cost and state.evse_session in (*ids, None):
+                # Its session's first cost is yet to come: kept for it (routing sent it here).
+                return replace(state, pending_text=(ids, msg.messages))
+            if session is None or session.session_id not in ids:
                 return state  # another session's text: nothing on this screen changes
             # The newest text for the session wins (e.g. an offline final cost message).
             seen = now if state.running else state.session_seen
             return replace(state, session_text=msg.messages, session_seen=seen)
         # IdToken, or no identifier at all (OCPP 1.6 SetUserPrice timeout fallback): a driver
-        # just authorized. Over a running session it is another driver's: shown for the hold.
-        until = now + self.config.tariff_hold_s
-        if state.running or state.session is None:  # nothing of a session to end
-            return replace(state, tariff=msg, tariff_until=until)
-        # Otherwise it opens the tariff screen and ends the receipt of the previous session.
-        return replace(state, tariff=msg, tariff_until=until, **_NO_SESSION)
+        # just authorized, maybe at another EVSE. Shown for the hold over whatever is on screen
+        # (a running session, a receipt); then that comes back. A receipt keeps its full hold:
+        # only a new session on its own EVSE ends it early.
+        return replace(state, tariff=msg, tariff_until=now + self.config.tariff_hold_s)
 
     def _session_event(self, state: State, event: SessionEvent, now: float) -> State:
+        from agent.everest.evse_manager import OUTSIDE_SESSION
+
         replace = msgspec.structs.replace
-        if event.event in _OUTSIDE_SESSION or not event.uuid:
+        if event.event in OUTSIDE_SESSION or not event.uuid:
             return state
         if event.event == "SessionFinished":  # the car is gone: live values end
+            if state.evse_session not in (event.uuid, None):
+                return replace(state, late_results=state.late_results + 1)  # an older session's
             state = replace(state, evse_session=None, **_NO_LIVE)
             return self._await_final(state, event.uuid, now)
         if event.uuid != state.evse_session:
-            state = replace(state, evse_session=event.uuid, **_NO_LIVE)
+            session = state.session
+            if session is not None and session.session_id != event.uuid and (
+                    state.ended_at is not None or not state.unnamed_session):
+                # A new session on this EVSE: the previous one's receipt (or, when the costs
+                # went here by a guess, that session) leaves the screen.
+                state = replace(state, **_NO_SESSION)
+            live = _NO_LIVE if not state.unnamed_session else {}
+            state = replace(state, evse_session=event.uuid, **live)
         state = self._seen(state, now)
         if event.event == "TransactionFinished":
             state = self._await_final(state, event.uuid, now)
@@ -249,13 +297,16 @@ class DisplayModel:
         return msgspec.structs.replace(state, final_wait_until=now + self.config.final_cost_wait_s)
 
     def _session_info(self, state: State, info: SessionInfo, now: float) -> State:
-        if state.evse_session is None:
+        from agent.everest.evse_manager import SESSION_STATES
+
+        if state.evse_session is None and info.state not in SESSION_STATES:
             return state if state.live is None else msgspec.structs.replace(state, **_NO_LIVE)
         from agent.model.livecost import LiveBase, track_idle_since
 
         base = state.live_base
         session = state.session
-        if base is None and session is not None and session.session_id == state.evse_session:
+        if base is None and session is not None and state.running and (
+                session.session_id == state.evse_session or state.evse_session is None):
             base = LiveBase.from_session_cost(session, info.charged_energy_wh, now,
                                               self._fallback_code)
         return self._seen(msgspec.structs.replace(
@@ -266,7 +317,7 @@ class DisplayModel:
     def _seen(state: State, now: float) -> State:
         """EVerest's EVSE API reports the running session: it is alive (session_timeout_s)."""
         session = state.session
-        if state.running and session is not None and session.session_id == state.evse_session:
+        if state.running and session is not None and state.evse_runs(session.session_id):
             return msgspec.structs.replace(state, session_seen=now)
         return state
 
@@ -316,12 +367,12 @@ class DisplayModel:
     def screen(self, state: State) -> Screen:
         """Which screen the state implies."""
         session = state.session
+        if state.tariff is not None and state.link_up:
+            return "tariff"  # for its hold, over a running session or a receipt
         if session is not None and state.ended_at is not None:
             return "finished"
         if not state.link_up:
             return "unavailable"
-        if state.tariff is not None:
-            return "tariff"
         if session is not None:
             return _STATUS_SCREEN[session.status]
         return "price"
@@ -335,6 +386,6 @@ class DisplayModel:
 _NO_SESSION: Final[dict[str, object]] = {
     "session": None, "session_text": None, "energy_wh": None, "session_seen": None,
     "ended_at": None, "final": False, "estimate": None, "live_base": None,
-    "final_wait_until": None}
+    "final_wait_until": None, "pending_text": None}
 _NO_LIVE: Final[dict[str, object]] = {"live": None, "live_at": None, "idle_since": None,
                                       "live_base": None}

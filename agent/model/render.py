@@ -72,7 +72,7 @@ class Renderer:
             session.currency.decimals if session.currency.decimals is not UNSET else None)
         total = self._total(session, code)
         # The live meter is newer than the backend's reading of the same session.
-        same = live is not None and state.evse_session == session.session_id
+        same = live is not None and state.evse_runs(session.session_id)
         return View(
             screen=screen, link=link, session_id=session.session_id, status=session.status,
             # A receipt is final: it is not stale when the link goes down after it.
@@ -160,7 +160,7 @@ class Renderer:
 def _live(state: State) -> Live | None:
     """Live values of the EVSE's running session; None outside a session."""
     info = state.live
-    if info is None or state.evse_session is None:
+    if info is None or (state.evse_session is None and not state.unnamed_session):
         return None
     return Live(energy_wh=info.charged_energy_wh, power_w=info.latest_total_w,
                 duration_s=info.session_duration_s, state=info.state)

@@ -15,10 +15,16 @@ Rules:
 - tariff_message with identifier_type IdToken or none: to the EVSEs whose running session carries
   that token (SessionStarted / TransactionStarted id_tag, compared case-insensitively), else to
   every EVSE without a running session (the user who just authorized is at one of them).
-- default_price: station-wide, every EVSE.
-A session runs on an EVSE from its first event (SessionStarted, or any in-session event seen
-after a restart) until its SessionFinished. Enabled, Disabled, ReservationStart/End, Authorized
-and Deauthorized name no session, nor does an empty uuid.
+- A session runs on an EVSE from its first event (SessionStarted, or any in-session event seen
+  after a restart) until its SessionFinished, or until its session_info says Unplugged (a missed
+  SessionFinished must not leave the EVSE busy for good). Enabled, Disabled,
+  ReservationStart/End, Authorized and Deauthorized name no session, nor does an empty uuid.
+- Events are sent once (QoS 0): a SessionStarted can be missed (broker down, agent restarted
+  without state). An EVSE whose session_info says a session is on while no event named it has
+  an unnamed session. A cost of a session no EVSE's events named goes to the one EVSE with an
+  unnamed session (a guess); with several such EVSEs it is held. An event that names the
+  session later corrects a wrong guess: `take_corrections()` says which EVSE showed what it
+  should not, and the session's newest message is returned by `event()` for its real EVSE.
 """
 
 from __future__ import annotations
@@ -29,15 +35,11 @@ from typing import Final
 
 from msgspec import UNSET
 
-from agent.everest.evse_manager import SessionEvent
+from agent.everest.evse_manager import OUTSIDE_SESSION, SESSION_STATES, SessionEvent, SessionInfo
 from agent.everest.session_cost import SessionCost, TariffMessage
 
 Held = SessionCost | TariffMessage
 
-# Events that can happen outside a session (their uuid may be empty or stale); the session's
-# own events name it soon enough.
-_OUTSIDE_SESSION: Final = frozenset(
-    {"Enabled", "Disabled", "ReservationStart", "ReservationEnd", "Authorized", "Deauthorized"})
 _BY_SESSION: Final = frozenset({"SessionId", "TransactionId"})
 # A session cost held this long without an event naming its session is reported (logged once).
 UNNAMED_AFTER_S: Final = 60.0
@@ -65,16 +67,13 @@ class Router:
         self._waiting: set[str] = set()
         self._given_up: list[str] = []
         self._reported: OrderedDict[str, None] = OrderedDict()
+        # Modules whose session_info says a session is on that no event named.
+        self._unnamed: set[str] = set()
+        # Sessions routed by a guess: session id -> (module id, the newest message sent there).
+        self._guessed: dict[str, tuple[str, Held]] = {}
+        self._corrections: list[tuple[str, str]] = []
 
     # ---- queries ---------------------------------------------------------------------------
-
-    def evse_of(self, session_id: str) -> str | None:
-        """The module id whose events named `session_id` (None when not known)."""
-        return self._owner.get(session_id)
-
-    def running_session(self, module_id: str) -> str | None:
-        """The id of the session running on `module_id` (None when it is free)."""
-        return self._running.get(module_id)
 
     def take_unassigned(self, now: float = 0.0, after_s: float = UNNAMED_AFTER_S) -> list[str]:
         """Sessions held unnamed for `after_s` (or evicted) since the last call, each once.
@@ -89,6 +88,15 @@ class Router:
         ids, self._given_up = self._given_up, []
         return ids
 
+    def next_report_at(self, after_s: float = UNNAMED_AFTER_S) -> float | None:
+        """When take_unassigned() will next have a session to report (None: none held)."""
+        return min(self._held_since.values()) + after_s if self._held_since else None
+
+    def take_corrections(self) -> list[tuple[str, str]]:
+        """(module id, session id): the EVSEs that were sent a session that is not theirs."""
+        out, self._corrections = self._corrections, []
+        return out
+
     def resume(self, module_id: str, session_id: str) -> None:
         """After a restart: `session_id` was running on `module_id` (from the saved state)."""
         self._remember(session_id, module_id)
@@ -100,9 +108,11 @@ class Router:
         """Learn from a session event of `module_id`; returns the messages held for its session."""
         if module_id not in self.module_ids:
             raise ValueError(f"unknown EVSE module id {module_id!r}")
-        if event.event in _OUTSIDE_SESSION or not event.uuid:
+        if event.event in OUTSIDE_SESSION or not event.uuid:
             return []
         sid = event.uuid
+        late = self._correct(module_id, sid)
+        self._unnamed.discard(module_id)
         self._remember(sid, module_id)
         if event.event == "SessionFinished":
             if self._running.get(module_id) == sid:
@@ -120,22 +130,34 @@ class Router:
             if token is not None or event.event == "TransactionStarted":
                 self._waiting.discard(module_id)
         self._held_since.pop(sid, None)
-        return self._held.pop(sid, [])
+        return [*late, *self._held.pop(sid, [])]
+
+    def info(self, module_id: str, info: SessionInfo) -> None:
+        """Learn from a session_info of `module_id`: whether a session is on there."""
+        if info.state not in SESSION_STATES:
+            self._unnamed.discard(module_id)
+            if info.state == "Unplugged" and module_id in self._running:
+                # The car is gone: whatever ran there is over (its SessionFinished was missed).
+                del self._running[module_id]
+                self._token.pop(module_id, None)
+                self._waiting.discard(module_id)
+        elif module_id not in self._running:
+            self._unnamed.add(module_id)
 
     def session_cost(self, msg: SessionCost, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when it is held until an event names it."""
         return self._by_session(msg.session_id, msg, now)
 
-    def tariff(self, msg: TariffMessage) -> tuple[str, ...]:
+    def tariff(self, msg: TariffMessage, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when held (session tariff) or nobody fits."""
         if len(self.module_ids) == 1:
             return self.module_ids
         if msg.identifier_type in _BY_SESSION:
             for key in (msg.identifier_id, msg.ocpp_transaction_id):
                 if key is not UNSET and key in self._owner:
-                    return self._by_session(key, msg)
+                    return self._by_session(key, msg, now)
             key = msg.identifier_id if msg.identifier_id is not UNSET else msg.ocpp_transaction_id
-            return self._by_session(key, msg) if key is not UNSET else ()
+            return self._by_session(key, msg, now) if key is not UNSET else ()
         if msg.identifier_id is not UNSET:
             token = _token_key(msg.identifier_id)
             holders = tuple(m for m in self.module_ids if self._token.get(m) == token)
@@ -146,10 +168,6 @@ class Router:
         return tuple(m for m in self.module_ids
                      if m not in self._running or m in self._waiting)
 
-    def default_price(self) -> tuple[str, ...]:
-        """The default price is station-wide: every EVSE."""
-        return self.module_ids
-
     # ---- internals -------------------------------------------------------------------------
 
     def _by_session(self, sid: str, msg: Held, now: float = 0.0) -> tuple[str, ...]:
@@ -157,6 +175,18 @@ class Router:
         if owner is None and len(self.module_ids) == 1:
             owner = self.module_ids[0]
             self._remember(sid, owner)
+        if owner is None and len(self._unnamed) == 1 and not self._guessed_for(
+                next(iter(self._unnamed)), sid):
+            # The one EVSE with a session no event named: its start was missed (a guess).
+            owner = next(iter(self._unnamed))
+            self._remember(sid, owner)
+            self._held_since.pop(sid, None)
+            self._held.pop(sid, None)  # older than `msg`: costs are cumulative
+            self._guessed[sid] = (owner, msg)
+            while len(self._guessed) > self._memory:
+                del self._guessed[next(iter(self._guessed))]
+        elif sid in self._guessed:
+            self._guessed[sid] = (self._guessed[sid][0], msg)
         if owner is not None:
             self._owner.move_to_end(sid)
             return (owner,)
@@ -171,6 +201,25 @@ class Router:
             self._held_since.pop(evicted, None)
             self._give_up(evicted)
         return ()
+
+    def _guessed_for(self, module_id: str, sid: str) -> bool:
+        """Another session was already guessed to run unnamed on `module_id`."""
+        return any(m == module_id and s != sid for s, (m, _) in self._guessed.items())
+
+    def _correct(self, module_id: str, sid: str) -> list[Held]:
+        """An event of `module_id` names `sid`: undo guesses it proves wrong; the newest
+        message of `sid` when it was guessed to be elsewhere (for its real EVSE)."""
+        late: list[Held] = []
+        guess = self._guessed.pop(sid, None)
+        if guess is not None and guess[0] != module_id:
+            self._corrections.append((guess[0], sid))
+            late.append(guess[1])
+        for other, (module, _) in list(self._guessed.items()):
+            if module == module_id:  # `module_id` runs `sid`, not the session guessed there
+                del self._guessed[other]
+                self._owner.pop(other, None)
+                self._corrections.append((module_id, other))
+        return late
 
     def _remember(self, sid: str, module_id: str) -> None:
         self._owner[sid] = module_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from agent.everest.session_cost import (
     TOPICS,
@@ -29,22 +29,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[bytes, float], None]
-Deliver = Callable[[Panel, "SessionCost | TariffMessage | DefaultPrice", float], None]
-OnHeartbeat = Callable[[ApiWatch, int, float], None]
+# What a payload asks for: an event for a panel, or a heartbeat id for an API watch.
+Delivery = tuple[Panel, Event] | tuple[ApiWatch, int]
+Handler = Callable[[bytes, float], list[Delivery]]
 
 
 class Inbox:
-    """Topic -> handler for both APIs; `routes` is what the broker link subscribes to."""
+    """Topic -> handler for both APIs; `routes` is what the broker link subscribes to.
+
+    A handler checks, decodes, counts and routes one payload, and returns what to apply where;
+    the runtime applies it (the inbox never calls back into the agent).
+    """
 
     def __init__(self, config: Config, panels: list[Panel], session_api: ApiWatch,
-                 counters: Counters, deliver: Deliver, heartbeat: OnHeartbeat,
-                 now: float) -> None:
+                 counters: Counters, now: float) -> None:
         self.panels = panels
         self.session_api = session_api
         self.counters = counters
-        self._deliver = deliver
-        self._heartbeat = heartbeat
         self._limit = config.mqtt.max_payload_bytes
         base = config.everest.base()
         self.routes: dict[str, Handler] = {
@@ -55,6 +56,7 @@ class Inbox:
             from agent.model.routing import Router
 
             self.router = Router([p.evse.module_id for p in evse_panels if p.evse])
+        self._by_module = {p.evse.module_id: p for p in evse_panels if p.evse is not None}
         self.evse_counters: dict[str, Counters] = {}
         if evse_panels:
             from agent.everest.evse_manager import EVSE_TOPICS  # only with [[evse]]
@@ -86,56 +88,69 @@ class Inbox:
             return None
 
     def _session_cost_api(self, name: str) -> Handler:
-        def on_payload(payload: bytes, now: float) -> None:
+        def on_payload(payload: bytes, now: float) -> list[Delivery]:
             msg: Message | None = self._accept(  # type: ignore[assignment]
                 self.counters, name, payload, now, decode)
             match msg:
                 case None | Cleared():
-                    pass
+                    return []
                 case Heartbeat():
-                    self._heartbeat(self.session_api, msg.id, now)
+                    return [(self.session_api, msg.id)]
                 case DefaultPrice():  # station-wide
-                    for panel in self.panels:
-                        self._deliver(panel, msg, now)
+                    return [(panel, msg) for panel in self.panels]
                 case TariffMessage() | SessionCost():
-                    self._route(msg, now)
+                    return self._route(msg, now)
+                case _:
+                    assert_never(msg)
         return on_payload
 
-    def _route(self, msg: TariffMessage | SessionCost, now: float) -> None:
+    def _route(self, msg: TariffMessage | SessionCost, now: float) -> list[Delivery]:
         router = self.router
         if router is None:
-            targets = self.panels
-        else:
-            ids = router.tariff(msg) if isinstance(msg, TariffMessage) else (
-                router.session_cost(msg, now))
-            targets = [p for p in self.panels if p.evse and p.evse.module_id in ids]
-            for session_id in router.take_unassigned(now):
+            return [(panel, msg) for panel in self.panels]
+        ids = router.tariff(msg, now) if isinstance(msg, TariffMessage) else (
+            router.session_cost(msg, now))
+        self.report_unassigned(now)
+        return [(self._by_module[module], msg) for module in ids]
+
+    def report_unassigned(self, now: float) -> None:
+        """Log (once each) the sessions whose costs no EVSE's events claimed for a minute."""
+        if self.router is not None:
+            for session_id in self.router.take_unassigned(now):
                 log.warning("session %s: no EVSE's events name it; its costs are not shown",
                             session_id)
-        for panel in targets:
-            self._deliver(panel, msg, now)
+
+    def next_report_at(self) -> float | None:
+        """When report_unassigned() may next have something to say (for the clock)."""
+        return self.router.next_report_at() if self.router is not None else None
 
     def _evse_api(self, panel: Panel, name: str) -> Handler:
         from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo, decode_evse
+        from agent.model.display import SessionMoved
 
-        assert panel.evse is not None
-        module = panel.evse.module_id
+        assert panel.evse is not None and panel.watch is not None
+        module, watch = panel.evse.module_id, panel.watch
         counters = self.evse_counters[module]
 
-        def on_payload(payload: bytes, now: float) -> None:
+        def on_payload(payload: bytes, now: float) -> list[Delivery]:
             msg = self._accept(counters, name, payload, now, decode_evse)
+            router = self.router
             match msg:
                 case Heartbeat():
-                    assert panel.watch is not None
-                    self._heartbeat(panel.watch, msg.id, now)
+                    return [(watch, msg.id)]
                 case SessionEvent():
-                    held = self.router.event(module, msg) if self.router else []
-                    panel.apply(msg, now)
-                    for late in held:  # costs/tariffs that waited for this session's EVSE
-                        self._deliver(panel, late, now)
-                case SessionInfo() | EvseId():
-                    event: Event = msg
-                    panel.apply(event, now)
+                    held = router.event(module, msg) if router else []
+                    moved: list[Delivery] = [
+                        (self._by_module[m], SessionMoved(sid))
+                        for m, sid in (router.take_corrections() if router else [])]
+                    # costs/tariffs that waited for this session's EVSE come after the event
+                    return [*moved, (panel, msg), *((panel, late) for late in held)]
+                case SessionInfo():
+                    if router is not None:
+                        router.info(module, msg)
+                    return [(panel, msg)]
+                case EvseId():
+                    return [(panel, msg)]
                 case _:
-                    pass
+                    return []
         return on_payload

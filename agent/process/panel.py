@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import msgspec
 
@@ -36,7 +35,6 @@ class Panel:
         self.state = State()
         self.view: View | None = None
         self._late_logged = 0
-        self.on_change: Callable[[], None] = lambda: None
 
     @property
     def name(self) -> str:
@@ -57,7 +55,6 @@ class Panel:
         self.keeper.request(new, now, time.time())
         if publish:
             self.publish()
-        self.on_change()
         return True
 
     def publish(self) -> None:

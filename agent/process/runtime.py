@@ -7,6 +7,7 @@ stops the rest cleanly and returns 1, so that systemd (Restart=on-failure) start
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -22,10 +23,10 @@ import msgspec
 from agent.atomic import write_atomic
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
-from agent.model.display import LinkChanged, PricingChanged, State, Tick
+from agent.model.display import Event, LinkChanged, PricingChanged, State, Tick
 from agent.process import logs
-from agent.process.inbox import Inbox
-from agent.process.link import BrokerLink
+from agent.process.inbox import Handler, Inbox
+from agent.process.link import BrokerLink, Route
 from agent.process.panel import Panel, build_panels
 from agent.process.sdnotify import Notifier
 from agent.process.status import Counters
@@ -67,8 +68,10 @@ class Agent:
                                     config.watchdog.heartbeat_timeout_s)
         self.watches = [self.session_api, *(p.watch for p in self.panels if p.watch)]
         self.inbox = Inbox(config, self.panels, self.session_api, self.counters,
-                           self._deliver, self._heartbeat, self.loop.time())
-        self.link = BrokerLink(config, client_id, self.inbox.routes, self._link_event)
+                           self.loop.time())
+        routes: dict[str, Route] = {topic: functools.partial(self._receive, handler)
+                                    for topic, handler in self.inbox.routes.items()}
+        self.link = BrokerLink(config, client_id, routes, self._link_event)
         self._wake_clock = asyncio.Event()
         self._wake_check = asyncio.Event()
         self._stop = asyncio.Event()
@@ -89,7 +92,6 @@ class Agent:
     async def run(self) -> int:
         """Run until stop(); 0 after a clean stop, 1 when a task of the agent failed."""
         for panel in self.panels:
-            panel.on_change = self._wake_clock.set
             panel.state = await panel.keeper.restore(panel.model, panel.state, self.loop.time(),
                                                      time.time())
             router, sid = self.inbox.router, panel.state.evse_session
@@ -192,18 +194,35 @@ class Agent:
 
     # ---- input -------------------------------------------------------------------------
 
+    def _receive(self, handler: Handler, payload: bytes, now: float) -> None:
+        """One payload from the broker: apply what the inbox says it means, where it says."""
+        for target, item in handler(payload, now):
+            if isinstance(target, ApiWatch):
+                assert isinstance(item, int)
+                self._heartbeat(target, item, now)
+            elif isinstance(item, SessionCost | TariffMessage | DefaultPrice):
+                self._deliver(target, item, now)
+            else:
+                assert not isinstance(item, int)
+                self._apply(target, item, now)
+
+    def _apply(self, panel: Panel, event: Event, now: float, publish: bool = True) -> None:
+        """Apply `event` to `panel`; a change may move the next deadline: wake the clock."""
+        if panel.apply(event, now, publish):
+            self._wake_clock.set()
+
     def _deliver(self, panel: Panel, msg: SessionCost | TariffMessage | DefaultPrice,
                  now: float) -> None:
         """A session cost API message for `panel` (with the local pricing, when configured)."""
         if self.pricing is None:
-            panel.apply(msg, now)
+            self._apply(panel, msg, now)
             return
-        panel.apply(msg, now, publish=False)
+        self._apply(panel, msg, now, publish=False)
         key = _key(panel)
         if isinstance(msg, SessionCost):
             estimate = self.pricing.estimate(msg, key)
-            panel.apply(PricingChanged(preview=self.pricing.preview(key, msg.session_id),
-                                       estimate=estimate), now, publish=False)
+            self._apply(panel, PricingChanged(preview=self.pricing.preview(key, msg.session_id),
+                                              estimate=estimate), now, publish=False)
         elif isinstance(msg, TariffMessage) and msg.identifier_type == "IdToken" and (
                 msg.identifier_id):
             if msg is not self._fetched_for:
@@ -230,7 +249,8 @@ class Agent:
             for panel in (p for p in self.panels if _key(p) in keys):
                 session = panel.state.session
                 preview = pricing.preview(_key(panel), session.session_id if session else None)
-                panel.apply(PricingChanged(preview=preview, estimate=panel.state.estimate),
+                self._apply(panel, PricingChanged(preview=preview,
+                                                  estimate=panel.state.estimate),
                             self.loop.time())
 
     def _heartbeat(self, watch: ApiWatch, beat: int, now: float) -> None:
@@ -258,7 +278,7 @@ class Agent:
             if panel_up != panel.state.link_up:
                 log.info("EVerest link %s%s", "up" if panel_up else "down",
                          f" ({panel.name})" if panel.evse is not None else "")
-            panel.apply(LinkChanged(up=panel_up), now)
+            self._apply(panel, LinkChanged(up=panel_up), now)
 
     # ---- timers (all on the loop's monotonic clock) ------------------------------------
 
@@ -279,7 +299,8 @@ class Agent:
         while True:
             connected = self.link.conn is not None
             deadlines = [d for d in (*(p.model.next_deadline(p.state) for p in self.panels),
-                                     *(w.deadline(connected) for w in self.watches))
+                                     *(w.deadline(connected) for w in self.watches),
+                                     self.inbox.next_report_at())
                          if d is not None]
             self._wake_clock.clear()
             timeout = max(0.0, min(deadlines) - self.loop.time()) if deadlines else None
@@ -290,6 +311,7 @@ class Agent:
                     log.warning("no %s heartbeat for %.1f s: EVerest link down", watch.name,
                                 watch.timeout_s)
                     self._link_changed(now)
+            self.inbox.report_unassigned(now)
             for panel in self.panels:
                 panel.apply(Tick(), now)
 
