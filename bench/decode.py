@@ -34,7 +34,8 @@ if __package__ in (None, ""):  # run as a script: make `agent` and `bench` impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.everest.session_cost import Cleared, DefaultPrice, Heartbeat, decode
-from agent.model.display import DisplayConfig, DisplayModel, State
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, State
 from agent.model.view import encode_view
 from bench import payloads
 

@@ -13,7 +13,8 @@ import sys
 import time
 
 from agent import cli
-from agent.model.display import DisplayModel, State
+from agent.model.display import DisplayModel
+from agent.model.state import State
 
 _AFTER_S = float(os.environ.get("COST_AGENT_FAULT_AFTER_S", "2"))
 _FAULT_AT = time.monotonic() + _AFTER_S

@@ -20,7 +20,8 @@ from agent.everest.session_cost import (
     TariffMessage,
     decode,
 )
-from agent.model.display import DisplayConfig, DisplayModel, State
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, State
 from agent.model.view import encode_view
 from bench import payloads
 from bench.decode import (

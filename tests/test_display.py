@@ -9,8 +9,9 @@ import msgspec
 import pytest
 
 from agent.everest.session_cost import DecodeError, DefaultPrice, SessionCost, TariffMessage, decode
-from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.display import DisplayModel
 from agent.model.money import MoneyFormat
+from agent.model.state import DisplayConfig, Event, LinkChanged, State, Tick
 from agent.model.view import View, encode_view
 
 MODEL = DisplayModel(DisplayConfig(languages=["de", "en"], tariff_hold_s=60, finished_hold_s=120))

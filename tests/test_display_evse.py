@@ -10,7 +10,8 @@ import pytest
 
 from agent.everest.evse_manager import SessionEvent, decode_evse
 from agent.everest.session_cost import decode
-from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, Event, LinkChanged, State, Tick
 from agent.model.view import View
 from tests.everest_events import session_event
 
@@ -301,7 +302,13 @@ def test_a_session_tariff_before_its_first_cost_is_kept_for_it() -> None:
 
 def test_a_wrongly_guessed_session_leaves_the_screen() -> None:
     """Bug 3: the costs went here by a guess; the session's events later name another EVSE."""
-    from agent.model.display import SessionMoved
+    from agent.model.state import SessionMoved
 
     _, view = run([(0.0, UP), (1.0, info(2500)), (2.0, cost(700)), (3.0, SessionMoved(SID))])
     assert view.screen == "price" and view.session_id is None
+
+
+def test_unplugged_ends_the_live_values_of_a_session_whose_finish_was_missed() -> None:
+    state, view = run([*RUNNING, (100.0, info(2000, power_w=0, state="Unplugged"))])
+    assert view.live is None and state.evse_session is None
+    assert state.final_wait_until == 100.0 + CONFIG.final_cost_wait_s  # the final cost may come

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from agent.everest.session_cost import SessionCost, TariffMessage, decode
-from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, Event, LinkChanged, State, Tick
 from agent.model.view import Screen
 from agent.process.inbox import Inbox
 from agent.process.panel import Panel

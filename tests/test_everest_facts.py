@@ -19,7 +19,8 @@ from agent.everest.session_cost import (
     TariffMessage,
     decode,
 )
-from agent.model.display import DisplayConfig, DisplayModel, Event, LinkChanged, State, Tick
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, Event, LinkChanged, State, Tick
 from agent.model.view import encode_view
 
 MODEL = DisplayModel(DisplayConfig(tariff_hold_s=60, finished_hold_s=120))

@@ -45,7 +45,8 @@ from agent.everest.session_cost import (
     decode,
 )
 from agent.model.currencies import CODES
-from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State, Tick
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, LinkChanged, State, Tick
 from agent.model.view import View, encode_view
 
 PROPS: Final = settings(

@@ -14,7 +14,8 @@ import pytest
 from agent import atomic
 from agent.atomic import remove_stale_temps, write_atomic
 from agent.everest.session_cost import SessionCost, decode
-from agent.model.display import DisplayConfig, DisplayModel, LinkChanged, State
+from agent.model.display import DisplayModel
+from agent.model.state import DisplayConfig, LinkChanged, State
 from agent.process import persist
 from agent.process.persist import (
     SNAPSHOT_NAME,

@@ -152,7 +152,7 @@ def test_a_drivers_rate_prices_only_their_evse_and_their_session(
         tmp_path: Path, rate_server: tuple[str, type[_RateHandler]]) -> None:
     """The API answers an authorization at EVSE 1 with that driver's Rate: EVSE 2 keeps the
     station's Rate (preview and cross-check), and so does EVSE 1's next session."""
-    from agent.model.display import DisplayConfig
+    from agent.model.state import DisplayConfig
     from agent.pricing.live import LivePricing
     from agent.pricing.settings import PricingConfig
 

@@ -5,16 +5,23 @@ Time is the monotonic clock passed in by the caller; nothing here reads a clock 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Final, TypeAlias, assert_never
+from typing import TYPE_CHECKING, Final, assert_never
 
 import msgspec
-from msgspec import UNSET, Meta
+from msgspec import UNSET
 
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
-from agent.model.money import MoneyFormat
 from agent.model.render import Renderer
-from agent.model.view import Estimate, Screen, View
-from agent.structs import Settings
+from agent.model.state import (
+    DisplayConfig,
+    Event,
+    LinkChanged,
+    PricingChanged,
+    SessionMoved,
+    State,
+    Tick,
+)
+from agent.model.view import Screen, View
 
 if TYPE_CHECKING:
     # Imported where they are used: the EVSE manager API's messages and the exact Fraction
@@ -22,115 +29,8 @@ if TYPE_CHECKING:
     from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
     from agent.model.livecost import LiveBase
 
-__all__ = ["DisplayConfig", "DisplayModel", "Event", "LinkChanged", "PricingChanged",
-           "SessionMoved", "State",
-           "Tick"]
-
-# Session events that name no session of the EVSE (availability, reservations, authorization).
 _STATUS_SCREEN: dict[str, Screen] = {"Running": "charging", "Idle": "idle",
                                      "Finished": "finished"}
-
-
-class DisplayConfig(Settings, kw_only=True):
-    """`[display]`: language preference, fallback currency, hold times, money format."""
-
-    languages: list[str] = msgspec.field(default_factory=lambda: ["en"])
-    currency: Annotated[str, Meta(pattern="^([A-Z]{3})?$")] = "EUR"
-    tariff_hold_s: Annotated[float, Meta(ge=0)] = 60.0
-    finished_hold_s: Annotated[float, Meta(ge=0)] = 120.0
-    # A Running/Idle session that hears nothing this long ends without a final cost (0: never).
-    session_timeout_s: Annotated[float, Meta(ge=0)] = 0.0
-    # [[evse]]: after TransactionFinished, how long to wait for the Finished session_cost.
-    final_cost_wait_s: Annotated[float, Meta(ge=0)] = 60.0
-    # [[evse]]: the running total extrapolated from live energy between backend updates.
-    live_estimate: bool = True
-    estimate_prefix: str = "≈ "
-    money: MoneyFormat = msgspec.field(default_factory=MoneyFormat)
-
-
-class LinkChanged(msgspec.Struct, frozen=True, gc=False):
-    """The runtime's verdict on the EVerest link (broker connection and heartbeats)."""
-
-    up: bool
-
-
-class Tick(msgspec.Struct, frozen=True, gc=False):
-    """Time passed: hold timers may expire."""
-
-
-class PricingChanged(msgspec.Struct, frozen=True, gc=False):
-    """New local pricing output: preview lines for idle screens, estimate for the session."""
-
-    preview: tuple[str, ...] = ()
-    estimate: Estimate | None = None
-
-
-class SessionMoved(msgspec.Struct, frozen=True, gc=False):
-    """A session's costs came here by a guess (its start was missed) that a later event proved
-    wrong: it runs on another EVSE, and this display shows nothing of it any more."""
-
-    session_id: str
-
-
-# A string alias: the EVSE API's message classes are imported only with [[evse]].
-Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
-                    " | PricingChanged | SessionMoved | SessionEvent | SessionInfo | EvseId")
-
-
-class State(msgspec.Struct, frozen=True, gc=False):
-    """Everything the display shows derives from this."""
-
-    link_up: bool = False
-    default_price: DefaultPrice | None = None
-    # An authorization tariff on screen until `tariff_until` (over a running session too).
-    tariff: TariffMessage | None = None
-    tariff_until: float | None = None
-    session: SessionCost | None = None
-    # Newest text for the session: from its session_cost or from a later tariff_message.
-    session_text: list[MessageContent] | None = None
-    energy_wh: int | None = None
-    # Monotonic time of the newest message that named the session (for session_timeout_s).
-    session_seen: float | None = None
-    # The session ended at this monotonic time: the finished screen is held from here.
-    ended_at: float | None = None
-    # The end came as a Finished session_cost (False: final cost not received).
-    final: bool = False
-    # Messages of another session than the EVSE's own that arrived while it runs (late news).
-    late_results: int = 0
-    # A session-bound tariff (SessionId/TransactionId) that came before its session's first
-    # cost: (the ids it names, its text), kept for that session.
-    pending_text: tuple[tuple[str, ...], list[MessageContent]] | None = None
-    preview: tuple[str, ...] = ()
-    estimate: Estimate | None = None
-    # ---- from the EVSE manager API ([[evse]]) ----
-    evse_id: str | None = None
-    # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
-    evse_session: str | None = None
-    # Newest session_info of that session, when it came, and since when the EVSE is idle.
-    live: SessionInfo | None = None
-    live_at: float | None = None
-    idle_since: float | None = None
-    # The newest session_cost's total and prices with the live energy when it arrived.
-    live_base: LiveBase | None = None
-    # The transaction finished: the Finished session_cost is awaited until then.
-    final_wait_until: float | None = None
-
-    @property
-    def running(self) -> bool:
-        """A session is on and has not ended (status Running or Idle)."""
-        return self.session is not None and self.ended_at is None
-
-    @property
-    def unnamed_session(self) -> bool:
-        """The EVSE's session_info says a session is on, but no event named it (missed)."""
-        from agent.everest.evse_manager import SESSION_STATES  # only with [[evse]]
-
-        return (self.evse_session is None and self.live is not None
-                and self.live.state in SESSION_STATES)
-
-    def evse_runs(self, session_id: str) -> bool:
-        """`session_id` is (or may be, its start unseen) the session on the EVSE right now."""
-        return self.evse_session == session_id or self.unnamed_session
 
 
 def _energy(msg: SessionCost, previous: int | None) -> int | None:
@@ -301,6 +201,11 @@ class DisplayModel:
 
         if state.evse_session is None and info.state not in SESSION_STATES:
             return state if state.live is None else msgspec.structs.replace(state, **_NO_LIVE)
+        if info.state == "Unplugged":  # the car is gone: its SessionFinished was missed
+            uuid = state.evse_session
+            assert uuid is not None
+            state = msgspec.structs.replace(state, evse_session=None, **_NO_LIVE)
+            return self._await_final(state, uuid, now)
         from agent.model.livecost import LiveBase, track_idle_since
 
         base = state.live_base

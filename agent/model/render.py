@@ -23,7 +23,7 @@ from agent.model.text import Chosen, choose, preferences
 from agent.model.view import Live, LiveTotal, NextPeriod, Screen, Total, View
 
 if TYPE_CHECKING:
-    from agent.model.display import DisplayConfig, State
+    from agent.model.state import DisplayConfig, State
 
 _UNIT_SUFFIX = {"Energy": "/kWh", "Time": "/h"}
 NextKey = tuple[str, tuple[ChargingPriceComponent, ...], IdlePrice | msgspec.UnsetType | None]

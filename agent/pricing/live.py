@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from agent.everest.session_cost import SessionCost
-from agent.model.display import DisplayConfig
+from agent.model.state import DisplayConfig
 from agent.model.view import Estimate
 from agent.pricing.client import PricingClient
 from agent.pricing.preview import backend_total, estimate, preview_lines

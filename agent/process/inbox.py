@@ -18,7 +18,7 @@ from agent.everest.session_cost import (
     TariffMessage,
     decode,
 )
-from agent.model.display import Event
+from agent.model.state import Event
 from agent.process.panel import Panel
 from agent.process.status import Counters
 from agent.process.supervise import ApiWatch
@@ -126,7 +126,7 @@ class Inbox:
 
     def _evse_api(self, panel: Panel, name: str) -> Handler:
         from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo, decode_evse
-        from agent.model.display import SessionMoved
+        from agent.model.state import SessionMoved
 
         assert panel.evse is not None and panel.watch is not None
         module, watch = panel.evse.module_id, panel.watch

@@ -9,7 +9,8 @@ import time
 import msgspec
 
 from agent.everest.session_cost import SessionCost
-from agent.model.display import DisplayModel, Event, State
+from agent.model.display import DisplayModel
+from agent.model.state import Event, State
 from agent.model.view import View, same_content
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import load_kind

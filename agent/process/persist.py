@@ -11,7 +11,8 @@ import msgspec
 
 from agent.atomic import remove_stale_temps, write_atomic
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost
-from agent.model.display import DisplayModel, State
+from agent.model.display import DisplayModel
+from agent.model.state import State
 
 log = logging.getLogger(__name__)
 

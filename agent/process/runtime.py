@@ -23,7 +23,7 @@ import msgspec
 from agent.atomic import write_atomic
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
-from agent.model.display import Event, LinkChanged, PricingChanged, State, Tick
+from agent.model.state import Event, LinkChanged, PricingChanged, State, Tick
 from agent.process import logs
 from agent.process.inbox import Handler, Inbox
 from agent.process.link import BrokerLink, Route

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from agent.model.display import DisplayConfig
+from agent.model.state import DisplayConfig
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import UnknownOutput, load_kind
 from agent.pricing.settings import PricingConfig

@@ -1,0 +1,125 @@
+"""The display's state, its configuration and the events it takes (besides EVerest's messages).
+
+Apart from the state machine (agent.model.display) and the renderer (agent.model.render), so
+that both read them without importing each other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, TypeAlias
+
+import msgspec
+from msgspec import Meta
+
+from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
+from agent.model.money import MoneyFormat
+from agent.model.view import Estimate
+from agent.structs import Record, Settings
+
+if TYPE_CHECKING:
+    # Only with [[evse]]: a board without one does not carry the EVSE manager API's messages
+    # or the Fraction arithmetic of the live cost.
+    from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
+    from agent.model.livecost import LiveBase
+
+
+class DisplayConfig(Settings, kw_only=True):
+    """`[display]`: language preference, fallback currency, hold times, money format."""
+
+    languages: list[str] = msgspec.field(default_factory=lambda: ["en"])
+    currency: Annotated[str, Meta(pattern="^([A-Z]{3})?$")] = "EUR"
+    tariff_hold_s: Annotated[float, Meta(ge=0)] = 60.0
+    finished_hold_s: Annotated[float, Meta(ge=0)] = 120.0
+    # A Running/Idle session that hears nothing this long ends without a final cost (0: never).
+    session_timeout_s: Annotated[float, Meta(ge=0)] = 0.0
+    # [[evse]]: after TransactionFinished, how long to wait for the Finished session_cost.
+    final_cost_wait_s: Annotated[float, Meta(ge=0)] = 60.0
+    # [[evse]]: the running total extrapolated from live energy between backend updates.
+    live_estimate: bool = True
+    estimate_prefix: str = "≈ "
+    money: MoneyFormat = msgspec.field(default_factory=MoneyFormat)
+
+
+class LinkChanged(Record):
+    """The runtime's verdict on the EVerest link (broker connection and heartbeats)."""
+
+    up: bool
+
+
+class Tick(Record):
+    """Time passed: hold timers may expire."""
+
+
+class PricingChanged(Record):
+    """New local pricing output: preview lines for idle screens, estimate for the session."""
+
+    preview: tuple[str, ...] = ()
+    estimate: Estimate | None = None
+
+
+class SessionMoved(Record):
+    """A session's costs came here by a guess (its start was missed) that a later event proved
+    wrong: it runs on another EVSE, and this display shows nothing of it any more."""
+
+    session_id: str
+
+
+# A string alias: the EVSE API's message classes are imported only with [[evse]].
+Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
+                    " | PricingChanged | SessionMoved | SessionEvent | SessionInfo | EvseId")
+
+
+class State(Record):
+    """Everything the display shows derives from this."""
+
+    link_up: bool = False
+    default_price: DefaultPrice | None = None
+    # An authorization tariff on screen until `tariff_until` (over a running session too).
+    tariff: TariffMessage | None = None
+    tariff_until: float | None = None
+    session: SessionCost | None = None
+    # Newest text for the session: from its session_cost or from a later tariff_message.
+    session_text: list[MessageContent] | None = None
+    energy_wh: int | None = None
+    # Monotonic time of the newest message that named the session (for session_timeout_s).
+    session_seen: float | None = None
+    # The session ended at this monotonic time: the finished screen is held from here.
+    ended_at: float | None = None
+    # The end came as a Finished session_cost (False: final cost not received).
+    final: bool = False
+    # Messages of another session than the EVSE's own that arrived while it runs (late news).
+    late_results: int = 0
+    # A session-bound tariff (SessionId/TransactionId) that came before its session's first
+    # cost: (the ids it names, its text), kept for that session.
+    pending_text: tuple[tuple[str, ...], list[MessageContent]] | None = None
+    preview: tuple[str, ...] = ()
+    estimate: Estimate | None = None
+    # ---- from the EVSE manager API ([[evse]]) ----
+    evse_id: str | None = None
+    # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
+    evse_session: str | None = None
+    # Newest session_info of that session, when it came, and since when the EVSE is idle.
+    live: SessionInfo | None = None
+    live_at: float | None = None
+    idle_since: float | None = None
+    # The newest session_cost's total and prices with the live energy when it arrived.
+    live_base: LiveBase | None = None
+    # The transaction finished: the Finished session_cost is awaited until then.
+    final_wait_until: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """A session is on and has not ended (status Running or Idle)."""
+        return self.session is not None and self.ended_at is None
+
+    @property
+    def unnamed_session(self) -> bool:
+        """The EVSE's session_info says a session is on, but no event named it (missed)."""
+        from agent.everest.evse_manager import SESSION_STATES  # only with [[evse]]
+
+        return (self.evse_session is None and self.live is not None
+                and self.live.state in SESSION_STATES)
+
+    def evse_runs(self, session_id: str) -> bool:
+        """`session_id` is (or may be, its start unseen) the session on the EVSE right now."""
+        return self.evse_session == session_id or self.unnamed_session
