@@ -302,3 +302,12 @@ def test_a_session_tariff_before_the_sessions_events_is_not_reported_at_once() -
     assert router.take_unassigned(now=100.5) == []
     assert router.event(M1, event("SessionStarted", "J1")) != []
     assert router.take_unassigned(now=1000.0) == []
+
+
+def test_the_final_cost_of_a_session_no_event_named_finds_the_evse_it_ended_on() -> None:
+    router = Router([M1, M2])
+    router.event(M2, event("SessionStarted", "S2"))  # M2 runs a named session
+    router.info(M1, info("Charging"))  # M1's session: all its events were lost
+    router.info(M1, info("Unplugged"))
+    assert router.session_cost(cost("S9")) == ()  # a Running cost: no EVSE has it on now
+    assert router.session_cost(cost("S9", "Finished")) == (M1,)  # the final one: M1's

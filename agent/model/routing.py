@@ -67,8 +67,10 @@ class Router:
         self._waiting: set[str] = set()
         self._given_up: list[str] = []
         self._reported: OrderedDict[str, None] = OrderedDict()
-        # Modules whose session_info says a session is on that no event named.
+        # Modules whose session_info says a session is on that no event named; and those whose
+        # unnamed session ended (its final cost may still come: it is theirs).
         self._unnamed: set[str] = set()
+        self._unnamed_ended: set[str] = set()
         # Sessions routed by a guess: session id -> (module id, the newest message sent there).
         self._guessed: dict[str, tuple[str, Held]] = {}
         self._corrections: list[tuple[str, str]] = []
@@ -113,6 +115,7 @@ class Router:
         sid = event.uuid
         late = self._correct(module_id, sid)
         self._unnamed.discard(module_id)
+        self._unnamed_ended.discard(module_id)
         self._remember(sid, module_id)
         if event.event == "SessionFinished":
             if self._running.get(module_id) == sid:
@@ -135,6 +138,8 @@ class Router:
     def info(self, module_id: str, info: SessionInfo) -> None:
         """Learn from a session_info of `module_id`: whether a session is on there."""
         if info.state not in SESSION_STATES:
+            if module_id in self._unnamed:
+                self._unnamed_ended.add(module_id)
             self._unnamed.discard(module_id)
             if info.state == "Unplugged" and module_id in self._running:
                 # The car is gone: whatever ran there is over (its SessionFinished was missed).
@@ -143,6 +148,7 @@ class Router:
                 self._waiting.discard(module_id)
         elif module_id not in self._running:
             self._unnamed.add(module_id)
+            self._unnamed_ended.discard(module_id)
 
     def session_cost(self, msg: SessionCost, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when it is held until an event names it."""
@@ -175,10 +181,15 @@ class Router:
         if owner is None and len(self.module_ids) == 1:
             owner = self.module_ids[0]
             self._remember(sid, owner)
-        if owner is None and len(self._unnamed) == 1 and not self._guessed_for(
-                next(iter(self._unnamed)), sid):
-            # The one EVSE with a session no event named: its start was missed (a guess).
-            owner = next(iter(self._unnamed))
+        candidates = self._unnamed | (
+            self._unnamed_ended if isinstance(msg, SessionCost) and msg.status == "Finished"
+            else set())
+        if owner is None and len(candidates) == 1 and not self._guessed_for(
+                next(iter(candidates)), sid):
+            # The one EVSE with a session no event named (on, or just ended for a final cost):
+            # its events were missed (a guess).
+            owner = next(iter(candidates))
+            self._unnamed_ended.discard(owner)
             self._remember(sid, owner)
             self._held_since.pop(sid, None)
             self._held.pop(sid, None)  # older than `msg`: costs are cumulative
