@@ -311,3 +311,21 @@ def test_the_final_cost_of_a_session_no_event_named_finds_the_evse_it_ended_on()
     router.info(M1, info("Unplugged"))
     assert router.session_cost(cost("S9")) == ()  # a Running cost: no EVSE has it on now
     assert router.session_cost(cost("S9", "Finished")) == (M1,)  # the final one: M1's
+
+
+def test_two_unnamed_sessions_are_told_apart_as_their_evses_report_one_by_one() -> None:
+    """After kill -9 without a saved state: each EVSE reports, then its session's cost comes."""
+    router = Router([M1, M2])
+    router.info(M2, info("Charging"))
+    assert router.session_cost(cost("S2")) == (M2,)
+    router.info(M1, info("Charging"))
+    assert router.session_cost(cost("S1")) == (M1,)  # M2 is taken by S2's guess
+    assert router.session_cost(cost("S2")) == (M2,)
+
+
+def test_a_session_tariff_is_never_guessed_onto_an_unnamed_session() -> None:
+    router = Router([M1, M2])
+    router.info(M1, info("Charging"))
+    assert router.tariff(tariff("SessionId", "S0")) == ()  # held until an event names S0
+    router.info(M2, info("Charging"))
+    assert router.session_cost(cost("S1")) == ()  # two unnamed sessions: ambiguous, held

@@ -100,8 +100,9 @@ class DisplayModel:
         replace = msgspec.structs.replace
         same = state.session is not None and state.session.session_id == msg.session_id
         finished = msg.status == "Finished"
-        if not same and finished and state.running:
-            # Late news of an older session: the running one stays on screen.
+        if not same and finished and state.running and state.final_wait_until is None:
+            # Late news of an older session: the running one stays on screen. (Not when the
+            # EVSE's events ended the running one: this is the next session's final cost.)
             return replace(state, late_results=state.late_results + 1)
         if state.evse_session is not None and msg.session_id != state.evse_session and (
                 same or state.session is not None):
@@ -200,7 +201,14 @@ class DisplayModel:
         from agent.everest.evse_manager import SESSION_STATES
 
         if state.evse_session is None and info.state not in SESSION_STATES:
-            return state if state.live is None else msgspec.structs.replace(state, **_NO_LIVE)
+            if state.live is None:
+                return state
+            session = state.session
+            ended = msgspec.structs.replace(state, **_NO_LIVE)
+            if session is not None and state.unnamed_session:
+                # An unnamed session (its start was missed) is over: await its final cost.
+                return self._await_final(ended, session.session_id, now)
+            return ended
         if info.state == "Unplugged":  # the car is gone: its SessionFinished was missed
             uuid = state.evse_session
             assert uuid is not None

@@ -181,11 +181,11 @@ class Router:
         if owner is None and len(self.module_ids) == 1:
             owner = self.module_ids[0]
             self._remember(sid, owner)
-        candidates = self._unnamed | (
+        candidates = {m for m in self._unnamed | (
             self._unnamed_ended if isinstance(msg, SessionCost) and msg.status == "Finished"
-            else set())
-        if owner is None and len(candidates) == 1 and not self._guessed_for(
-                next(iter(candidates)), sid):
+            else set()) if not self._guessed_for(m, sid)}  # one guessed session per EVSE
+        # Only a cost is guessed: a session tariff may name any session (held until named).
+        if owner is None and len(candidates) == 1 and isinstance(msg, SessionCost):
             # The one EVSE with a session no event named (on, or just ended for a final cost):
             # its events were missed (a guess).
             owner = next(iter(candidates))

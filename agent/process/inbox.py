@@ -143,8 +143,11 @@ class Inbox:
                     moved: list[Delivery] = [
                         (self._by_module[m], SessionMoved(sid))
                         for m, sid in (router.take_corrections() if router else [])]
-                    # costs/tariffs that waited for this session's EVSE come after the event
-                    return [*moved, (panel, msg), *((panel, late) for late in held)]
+                    waited: list[Delivery] = [(panel, late) for late in held]
+                    if msg.event in ("TransactionFinished", "SessionFinished"):
+                        # what waited for the session's name came before its end
+                        return [*moved, *waited, (panel, msg)]
+                    return [*moved, (panel, msg), *waited]
                 case SessionInfo():
                     if router is not None:
                         router.info(module, msg)
