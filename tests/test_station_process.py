@@ -46,6 +46,13 @@ def forget_views(tmp: Path) -> None:
         (tmp / f"display{i}.json").unlink(missing_ok=True)
 
 
+async def shown_on(tmp: Path, i: int, screen: str) -> dict[str, Any]:
+    """EVSE i's view, once it is on `screen`."""
+    shown: dict[str, Any] = await wait_until(
+        lambda: (v := view(tmp, i)).get("screen") == screen and v, what=f"EVSE {i} {screen}")
+    return shown
+
+
 async def stop(beats: asyncio.Task[None], agent: AgentProcess, sim: Everest) -> None:
     beats.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -109,17 +116,13 @@ def test_sessions_started_while_the_agent_was_stopped_without_state(
             await both_up(tmp_path)
             station.info(1, 1200, 7400)  # only EVSE 1 reports so far: its cost is its own
             sim.send("session_cost", running_cost(1, 700))
-            shown = await wait_until(lambda: (v := view(tmp_path, 1)).get("screen")
-                                     == "charging" and v, what="EVSE 1's session")
-            assert shown["session_id"] == SESSIONS[1]
+            assert (await shown_on(tmp_path, 1, "charging"))["session_id"] == SESSIONS[1]
             station.info(1, 1300, 7400)
             await wait_until(live_energy(tmp_path, 1, 1300), what="EVSE 1's live values")
             station.info(2, 800, 11000)
             station.event(2, "ChargingStarted")  # an event names EVSE 2's session at last
             sim.send("session_cost", running_cost(2, 300))
-            shown = await wait_until(lambda: (v := view(tmp_path, 2)).get("screen")
-                                     == "charging" and v, what="EVSE 2's session")
-            assert shown["session_id"] == SESSIONS[2]
+            assert (await shown_on(tmp_path, 2, "charging"))["session_id"] == SESSIONS[2]
             assert view(tmp_path, 1)["session_id"] == SESSIONS[1]
             assert await agent.terminate() == 0
         finally:
