@@ -53,12 +53,16 @@ async def shown_on(tmp: Path, i: int, screen: str) -> dict[str, Any]:
     return shown
 
 
-async def stop(beats: asyncio.Task[None], agent: AgentProcess, sim: Everest) -> None:
+async def stop_station(beats: asyncio.Task[None], sim: Everest) -> None:
     beats.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await beats
-    await agent.kill()
     await sim.close()
+
+
+async def stop(beats: asyncio.Task[None], agent: AgentProcess, sim: Everest) -> None:
+    await stop_station(beats, sim)
+    await agent.kill()
 
 
 def test_an_authorization_at_the_other_connector_never_wipes_a_receipt(
@@ -160,6 +164,33 @@ def test_after_kill_9_each_display_comes_back_with_its_own_session(
                 shown = await wait_until(back, what=f"EVSE {i} back")
                 assert (shown["screen"], shown["session_id"]) == ("charging", SESSIONS[i])
                 await wait_until(live_energy(tmp_path, i, 1000 * i + 100), what=f"live {i}")
+            assert await agent.terminate() == 0
+        finally:
+            await stop(beats, agent, sim)
+    asyncio.run(scenario())
+
+
+def test_a_session_started_while_the_broker_was_down_is_shown(
+        own_broker: Mosquitto, tmp_path: Path) -> None:
+    """The broker was down at the SessionStarted (sent once, QoS 0): the session still shows."""
+    async def scenario() -> None:
+        sim, station, beats = await station_up(own_broker)
+        agent = await AgentProcess(config(tmp_path, own_broker.port)).start()
+        try:
+            await both_up(tmp_path)
+            await stop_station(beats, sim)
+            own_broker.stop()  # EVerest's SessionStarted of EVSE 2 is published now: lost
+            await shown_on(tmp_path, 2, "unavailable")
+            own_broker.start()
+            sim, station, beats = await station_up(own_broker)
+            await both_up(tmp_path)
+            station.info(2, 900, 11000)
+            sim.send("session_cost", running_cost(2, 450))
+            shown = await shown_on(tmp_path, 2, "charging")
+            assert shown["session_id"] == SESSIONS[2] and shown["total"]["value"] == 450
+            station.info(2, 1000, 11000)
+            await wait_until(live_energy(tmp_path, 2, 1000), what="EVSE 2's live values")
+            assert view(tmp_path, 1)["screen"] == "price"  # nothing of it on EVSE 1
             assert await agent.terminate() == 0
         finally:
             await stop(beats, agent, sim)
