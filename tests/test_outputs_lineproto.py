@@ -41,7 +41,7 @@ def test_every_field_has_a_placeholder() -> None:
         "language": "fr", "qr_code": "https://pay.example/s-1",
         "updated_at": "2024-05-01T12:00:00Z", "preview": "ab 0,30 €", "estimate": "~12,30 €",
         "final": "", "live_total": "≈ 13,02 €", "power_kw": "7.4 kW", "duration": "1:05:09",
-        "evse": "2", "evse_id": "DE*PNX*E12345*2",
+        "evse": "2", "evse_id": "DE*PNX*E12345*2", "payment_url": "",  # price screen only
     }
 
 

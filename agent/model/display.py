@@ -47,11 +47,13 @@ def _energy(msg: SessionCost, previous: int | None) -> int | None:
 class DisplayModel:
     """Applies events to State and renders Views, for one `[display]` and one EVSE (or none)."""
 
-    def __init__(self, config: DisplayConfig, evse: int | None = None) -> None:
+    def __init__(self, config: DisplayConfig, evse: int | None = None,
+                 payment_url: str | None = None) -> None:
         self.config = config
         self.evse = evse
         self._fallback_code = config.currency or None
-        self._renderer = Renderer(config, evse)
+        template = config.payment_url if payment_url is None else payment_url
+        self._renderer = Renderer(config, evse, template)
 
     # ---- transitions -------------------------------------------------------------------
 

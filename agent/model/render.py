@@ -19,6 +19,7 @@ from agent.everest.session_cost import (
 )
 from agent.model.currencies import amount_decimals, minor_unit
 from agent.model.money import format_amount, format_unit_price
+from agent.model.payment import payment_url
 from agent.model.text import Chosen, choose, preferences
 from agent.model.view import Live, LiveTotal, NextPeriod, Screen, Total, View
 
@@ -32,9 +33,10 @@ NextKey = tuple[str, tuple[ChargingPriceComponent, ...], IdlePrice | msgspec.Uns
 class Renderer:
     """Views for one `[display]` configuration and one EVSE (or the whole station)."""
 
-    def __init__(self, config: DisplayConfig, evse: int | None) -> None:
+    def __init__(self, config: DisplayConfig, evse: int | None, payment_template: str = "") -> None:
         self.config = config
         self.evse = evse
+        self._payment_template = payment_template
         self._fallback_code = config.currency or None
         # Per-model caches keyed on plain ints/strings: hashing the format struct on every
         # call would cost more than the formatting itself.
@@ -107,9 +109,12 @@ class Renderer:
                           messages: tuple[MessageContent, ...], preview: tuple[str, ...],
                           evse_id: str | None, live: Live | None, updated_at: str) -> View:
         chosen: Chosen = self._chosen(messages)
+        pay = (payment_url(self._payment_template, evse_id, self.evse) if screen == "price"
+               else None)
         return View(screen=screen, link=link, message=chosen.text or "",
                     language=chosen.language, qr_code=chosen.qr_code, preview=list(preview),
-                    updated_at=updated_at, evse=self.evse, evse_id=evse_id, live=live)
+                    updated_at=updated_at, evse=self.evse, evse_id=evse_id, live=live,
+                    payment_url=pay)
 
     def _render_prices(self, components: tuple[ChargingPriceComponent, ...],
                        idle_price: IdlePrice | msgspec.UnsetType | None, nxt: NextKey | None,

@@ -38,6 +38,16 @@ class DisplayConfig(Settings, kw_only=True):
     live_estimate: bool = True
     estimate_prefix: str = "≈ "
     money: MoneyFormat = msgspec.field(default_factory=MoneyFormat)
+    # Without [[evse]]: the station's ad-hoc payment URL template (agent.model.payment).
+    payment_url: str = ""
+
+    def __post_init__(self) -> None:
+        """Reject a payment URL template the display could not fill."""
+        from agent.model.payment import template_error
+
+        problem = template_error(self.payment_url)
+        if problem:
+            raise ValueError(f"payment_url: {problem}")
 
 
 class LinkChanged(Record):

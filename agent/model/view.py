@@ -83,6 +83,8 @@ class View(Record):
     evse_id: str | None = None
     live: Live | None = None
     live_total: LiveTotal | None = None
+    # On the price screen: the connector's ad-hoc payment URL (AFIR), for a QR code.
+    payment_url: str | None = None
 
 
 def same_content(a: View | None, b: View | None) -> bool:

@@ -1,8 +1,9 @@
 """`console` output: a framed rendering of the view on a terminal, like a character LCD.
 
-When the view has a `qr_code` (the receipt on the finished screen), the code is drawn under
-the frame in Unicode half blocks (agent.outputs.qrblock; needs the `qr` extra, else only
-the URL's text row in the frame shows it).
+When the view has a `qr_code` (the receipt on the finished screen), or else a `payment_url`
+(the connector's ad-hoc payment, price screen), the code is drawn under the frame in Unicode
+half blocks (agent.outputs.qrblock; needs the `qr` extra, else only the URL's text row in the
+frame shows it).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def _body(view: View) -> list[str]:
         rows.append(view.message)
     if view.screen in ("price", "tariff"):
         rows.extend(view.preview)
-    if view.qr_code:
-        rows.append(f"QR {view.qr_code}")
+    code = view.qr_code or view.payment_url
+    if code:
+        rows.append(f"QR {code}")
     return rows
 
 
@@ -68,8 +70,9 @@ def render(view: View, width: int = 20, lines: int = 4,
     body = layout("\n".join(_body(view)), width, lines, pad=True)
     top = "+" + f" {title} ".center(width, "-")[:width] + "+"
     rows = [top] + [f"|{row}|" for row in body] + ["+" + "-" * width + "+"]
-    if view.qr_code and qr != "off":
-        rows.extend(draw(view.qr_code, qr) or ())
+    code = view.qr_code or view.payment_url
+    if code and qr != "off":
+        rows.extend(draw(code, qr) or ())
     return "\n".join(rows) + "\n"
 
 

@@ -28,6 +28,7 @@ preview        the local price preview lines, joined by `separator`
 estimate       the local cost estimate's text
 final          on the finished screen: "final", or "not final" when the final cost never came
 live_total     the live total between backend updates ([[evse]]), e.g. "≈ 4.71 EUR"
+payment_url    the connector's ad-hoc payment URL on the price screen (for a QR code)
 power_kw       the live power ([[evse]]), e.g. "7.4 kW"
 duration       the session's duration ([[evse]]), e.g. "1:05:09"
 evse           the configured EVSE number ([[evse]])
@@ -56,7 +57,7 @@ FIELDS: tuple[str, ...] = (
     "screen", "link", "session_id", "status", "total", "total_value", "currency", "stale",
     "energy_wh", "energy_kwh", "prices", "idle_price", "next_from", "next_prices", "message",
     "language", "qr_code", "updated_at", "preview", "estimate", "final", "live_total",
-    "power_kw", "duration", "evse", "evse_id",
+    "power_kw", "duration", "evse", "evse_id", "payment_url",
 )
 
 DEFAULT_TEMPLATE = "{screen} {total}\n{message}"
@@ -104,6 +105,7 @@ def field_values(view: View, separator: str = "\n") -> dict[str, str]:
         "message": view.message or "",
         "language": view.language or "",
         "qr_code": view.qr_code or "",
+        "payment_url": view.payment_url or "",
         "updated_at": view.updated_at,
         "estimate": est.text if est else "",
         "final": "" if view.final is None else ("final" if view.final else "not final"),

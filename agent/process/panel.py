@@ -83,7 +83,8 @@ def build_panels(config: Config) -> tuple[list[OutputWorker], list[Panel]]:
         watch = ApiWatch(f"evse {evse.id}", evse.base(config.everest.topic_prefix),
                          config.watchdog.heartbeat_timeout_s)
         name = SNAPSHOT_NAME.replace(".json", f"-evse{evse.id}.json")
-        panels.append(Panel(DisplayModel(config.display, evse.id), shows,
+        template = evse.payment_url or config.display.payment_url
+        panels.append(Panel(DisplayModel(config.display, evse.id, template), shows,
                             SnapshotKeeper(config.state.dir, hold, name), evse, watch))
     return workers, panels
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from agent.model.payment import template_error
 from agent.model.state import DisplayConfig
 from agent.outputs.base import OutputConfig
 from agent.outputs.registry import UnknownOutput, load_kind
@@ -99,10 +100,15 @@ class EvseConfig(Settings, kw_only=True):
 
     id: Annotated[int, Meta(ge=1)]
     module_id: str
+    # The connector's ad-hoc payment URL template, shown on its price screen (model.payment).
+    payment_url: str = ""
 
     def __post_init__(self) -> None:
         if not self.module_id or any(c in self.module_id for c in "/+#"):
             raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
+        problem = template_error(self.payment_url)
+        if problem:
+            raise ValueError(f"payment_url: {problem}")
 
     def base(self, topic_prefix: str) -> str:
         """Topic base, e.g. `everest_api/1/evse_manager_consumer/{module_id}/`."""
