@@ -214,6 +214,8 @@ def misses(schema: Schema) -> dict[str, tuple[Any, ...]]:
         bound += [schema["minimum"] - 1, schema["minimum"] - 2**40, -(2**64)]
     if "maximum" in schema:
         bound += [schema["maximum"] + 1, schema["maximum"] + 2**40, 2**64]
+    if schema.get("minLength", 0) > 0:
+        bound.append("x" * (schema["minLength"] - 1))
     if "maxLength" in schema:
         bound.append("x" * (schema["maxLength"] + 1))
     check = validator(schema)
