@@ -312,3 +312,14 @@ def test_unplugged_ends_the_live_values_of_a_session_whose_finish_was_missed() -
     state, view = run([*RUNNING, (100.0, info(2000, power_w=0, state="Unplugged"))])
     assert view.live is None and state.evse_session is None
     assert state.final_wait_until == 100.0 + CONFIG.final_cost_wait_s  # the final cost may come
+
+
+def test_a_cost_of_another_session_never_shows_over_the_evses_own_session() -> None:
+    """EVerest's events say S3 runs here: an older session's cost changes nothing, even with
+    nothing of S3 on screen yet, and S3's receipt then shows."""
+    state, view = run([(0.0, event("SessionStarted", "S3")),
+                       (1.0, cost_of("S1", 500)),
+                       (2.0, event("SessionFinished", "S3")),
+                       (3.0, cost_of("S3", 900, "Finished"))])
+    assert view.screen == "finished" and view.session_id == "S3"
+    assert state.late_results == 1

@@ -9,8 +9,8 @@ import pytest
 
 from agent.everest.evse_manager import SessionEvent, SessionInfo, decode_evse
 from agent.everest.session_cost import SessionCost, TariffMessage, decode
-from agent.model.routing import Router
 from tests.everest_events import session_event
+from tests.routed import RoutedStation
 
 M1, M2, M3 = "evse_manager_consumer_1", "evse_manager_consumer_2", "evse_manager_consumer_3"
 
@@ -136,7 +136,7 @@ SCRIPTS: dict[str, tuple[list[str], list[Step]]] = {
 @pytest.mark.parametrize("name", list(SCRIPTS))
 def test_script(name: str) -> None:
     modules, steps = SCRIPTS[name]
-    router = Router(modules)
+    router = RoutedStation(modules)
     sent: dict[str, SessionCost | TariffMessage] = {}
     for i, (kind, key, msg, expected) in enumerate(steps):
         if kind == "event":
@@ -149,7 +149,7 @@ def test_script(name: str) -> None:
 
 
 def test_released_messages_are_the_same_objects_in_arrival_order() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     first, second = cost("S1", value=1), cost("S1", value=2)
     router.session_cost(first)
     router.session_cost(second)
@@ -160,7 +160,7 @@ def test_released_messages_are_the_same_objects_in_arrival_order() -> None:
 
 
 def test_running_sessions_are_tracked_from_start_to_finish() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     assert router.tariff(tariff("IdToken", "ZZ")) == (M1, M2)  # both free
     router.event(M1, event("SessionStarted", "S1"))
     router.event(M1, event("TransactionStarted", "S1", "AA"))
@@ -172,7 +172,7 @@ def test_running_sessions_are_tracked_from_start_to_finish() -> None:
 
 
 def test_held_messages_per_session_are_bounded_keeping_the_newest() -> None:
-    router = Router([M1, M2], held_per_session=2)
+    router = RoutedStation([M1, M2], held_per_session=2)
     costs = [cost("S1", value=v) for v in range(5)]
     for c in costs:
         assert router.session_cost(c) == ()
@@ -180,7 +180,7 @@ def test_held_messages_per_session_are_bounded_keeping_the_newest() -> None:
 
 
 def test_unassigned_sessions_are_reported_once() -> None:
-    router = Router([M1, M2], memory=2)
+    router = RoutedStation([M1, M2], memory=2)
     router.session_cost(cost("S1"), now=0.0)
     router.session_cost(cost("S2"), now=1.0)
     assert router.take_unassigned(now=1.0) == []
@@ -194,14 +194,14 @@ def test_unassigned_sessions_are_reported_once() -> None:
 
 
 def test_a_cost_just_before_its_event_is_not_reported() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.session_cost(cost("S1", "Finished"), now=10.0)
     router.event(M1, event("SessionStarted", "S1"))
     assert router.take_unassigned(now=1000.0) == []
 
 
 def test_session_memory_is_bounded() -> None:
-    router = Router([M1, M2], memory=3)
+    router = RoutedStation([M1, M2], memory=3)
     for n in range(5):
         router.event(M1, event("SessionStarted", f"S{n}"))
     assert router.session_cost(cost("S4")) == (M1,)
@@ -210,7 +210,7 @@ def test_session_memory_is_bounded() -> None:
 
 
 def test_recently_used_sessions_stay_remembered() -> None:
-    router = Router([M1, M2], memory=2)
+    router = RoutedStation([M1, M2], memory=2)
     router.event(M1, event("SessionStarted", "S0"))
     router.event(M2, event("SessionStarted", "S1"))
     assert router.session_cost(cost("S0")) == (M1,)  # S0 becomes the most recent
@@ -222,17 +222,17 @@ def test_recently_used_sessions_stay_remembered() -> None:
 @pytest.mark.parametrize("modules", [[], [M1, M1]])
 def test_module_ids_must_be_distinct_and_present(modules: list[str]) -> None:
     with pytest.raises(ValueError, match="module_ids"):
-        Router(modules)
+        RoutedStation(modules)
 
 
 def test_events_of_unknown_modules_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown EVSE"):
-        Router([M1]).event(M2, event("SessionStarted", "S1"))
+        RoutedStation([M1]).event(M2, event("SessionStarted", "S1"))
 
 
 def test_a_resumed_session_routes_at_once() -> None:
-    router = Router([M1, M2])
-    router.resume(M2, "S1")  # the agent restarted while S1 was running on M2
+    router = RoutedStation([M1, M2])
+    router.restored(M2, "S1")  # the agent restarted while S1 was running on M2
     assert router.session_cost(cost("S1")) == (M2,)
     assert router.tariff(tariff("IdToken", "AA")) == (M1,)  # M2 is busy with S1
 
@@ -247,7 +247,7 @@ def info(state: str) -> SessionInfo:
 
 def test_a_session_whose_start_was_missed_gets_its_costs() -> None:
     """The agent restarted without state: only session_info says M2 charges."""
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.info(M1, info("Unplugged"))
     router.info(M2, info("Charging"))
     assert router.session_cost(cost("S9"), now=5.0) == (M2,)
@@ -255,7 +255,7 @@ def test_a_session_whose_start_was_missed_gets_its_costs() -> None:
 
 
 def test_costs_of_a_session_two_evses_could_run_are_held_and_reported_on_the_clock() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.info(M1, info("Charging"))
     router.info(M2, info("ChargingPausedEV"))
     assert router.session_cost(cost("S9"), now=5.0) == ()
@@ -267,7 +267,7 @@ def test_costs_of_a_session_two_evses_could_run_are_held_and_reported_on_the_clo
 
 
 def test_a_later_event_corrects_a_wrong_guess() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.info(M1, info("Charging"))  # M2's session_info was lost
     newest = cost("S9", value=9)
     assert router.session_cost(cost("S9"), now=1.0) == (M1,)
@@ -279,7 +279,7 @@ def test_a_later_event_corrects_a_wrong_guess() -> None:
 
 
 def test_an_event_naming_its_own_session_undoes_a_guess_for_another() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.info(M1, info("Charging"))
     assert router.session_cost(cost("S9")) == (M1,)
     router.event(M1, event("ChargingStarted", "S1"))  # M1 runs S1: S9 was never M1's
@@ -288,7 +288,7 @@ def test_an_event_naming_its_own_session_undoes_a_guess_for_another() -> None:
 
 
 def test_unplugged_ends_a_session_whose_finish_was_missed() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.event(M1, event("TransactionStarted", "S1", "AA"))
     assert router.tariff(tariff("IdToken", "ZZ")) == (M2,)
     router.info(M1, info("Unplugged"))  # SessionFinished never arrived
@@ -297,7 +297,7 @@ def test_unplugged_ends_a_session_whose_finish_was_missed() -> None:
 
 def test_a_session_tariff_before_the_sessions_events_is_not_reported_at_once() -> None:
     """Issue 16 bug 9: it was reported the moment it arrived, 0.5 s before its events."""
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     assert router.tariff(tariff("TransactionId", "J1"), now=100.0) == ()
     assert router.take_unassigned(now=100.5) == []
     assert router.event(M1, event("SessionStarted", "J1")) != []
@@ -305,7 +305,7 @@ def test_a_session_tariff_before_the_sessions_events_is_not_reported_at_once() -
 
 
 def test_the_final_cost_of_a_session_no_event_named_finds_the_evse_it_ended_on() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.event(M2, event("SessionStarted", "S2"))  # M2 runs a named session
     router.info(M1, info("Charging"))  # M1's session: all its events were lost
     router.info(M1, info("Unplugged"))
@@ -315,7 +315,7 @@ def test_the_final_cost_of_a_session_no_event_named_finds_the_evse_it_ended_on()
 
 def test_two_unnamed_sessions_are_told_apart_as_their_evses_report_one_by_one() -> None:
     """After kill -9 without a saved state: each EVSE reports, then its session's cost comes."""
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.info(M2, info("Charging"))
     assert router.session_cost(cost("S2")) == (M2,)
     router.info(M1, info("Charging"))
@@ -324,8 +324,43 @@ def test_two_unnamed_sessions_are_told_apart_as_their_evses_report_one_by_one() 
 
 
 def test_a_session_tariff_is_never_guessed_onto_an_unnamed_session() -> None:
-    router = Router([M1, M2])
+    router = RoutedStation([M1, M2])
     router.info(M1, info("Charging"))
     assert router.tariff(tariff("SessionId", "S0")) == ()  # held until an event names S0
     router.info(M2, info("Charging"))
     assert router.session_cost(cost("S1")) == ()  # two unnamed sessions: ambiguous, held
+
+
+def test_the_evses_display_state_owns_its_running_session() -> None:
+    """One owner: the router asks each EVSE's display state which session runs there."""
+    router = RoutedStation([M1, M2])
+    router.event(M1, event("SessionStarted", "S1"))
+    assert router.running(M1) == "S1" and router.running(M2) is None
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M1, M2)  # M1's car waits for a driver
+    router.event(M1, event("TransactionStarted", "S1", "AA"))
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M2,)
+    router.info(M1, info("Unplugged"))  # its SessionFinished was missed
+    assert router.running(M1) is None
+    assert router.tariff(tariff("IdToken", "ZZ")) == (M1, M2)
+
+
+def test_a_late_session_finished_does_not_end_an_unnamed_session() -> None:
+    """S1 ended unseen on M1, S3 charges there unnamed; S1's SessionFinished comes late."""
+    router = RoutedStation([M1, M2])
+    router.info(M1, info("Charging"))
+    router.info(M1, info("Unplugged"))
+    router.info(M1, info("Charging"))
+    router.info(M2, info("Charging"))
+    router.event(M1, event("SessionFinished", "S1"))
+    assert router.unnamed(M1)  # session_info, not the late event, says a session is on
+    assert router.session_cost(cost("S3")) == ()  # M1 or M2: ambiguous, held
+
+
+def test_a_guess_for_an_ended_session_does_not_block_the_next_one() -> None:
+    router = RoutedStation([M1, M2])
+    router.info(M2, info("Charging"))
+    router.info(M2, info("Unplugged"))
+    assert router.session_cost(cost("S1", "Finished")) == (M2,)  # its receipt: a guess
+    router.info(M1, info("Charging"))
+    router.info(M2, info("Charging"))  # a new unnamed session on M2
+    assert router.session_cost(cost("S3")) == ()  # M1 or M2: held, never M1 by elimination

@@ -21,7 +21,7 @@ from agent.dev.simulator import Simulator
 from agent.dev.station import power_w, station_schedule
 from agent.everest.evse_manager import SessionEvent, SessionInfo, decode_evse
 from agent.everest.session_cost import Cleared, Heartbeat, SessionCost, decode
-from agent.model.routing import Router
+from tests.routed import RoutedStation
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "site7/"
@@ -142,7 +142,7 @@ def test_power_and_energy_are_plausible(published: list[tuple[str, bytes]]) -> N
 def test_costs_route_to_their_evse_and_one_session_lacks_a_final_cost(
         published: list[tuple[str, bytes]]) -> None:
     modules = [f"evse_manager_consumer_{i}" for i in range(1, EVSES + 1)]
-    router = Router(modules)
+    router = RoutedStation(modules)
     routed: dict[str, set[str]] = defaultdict(set)
     finished: set[str] = set()
     for topic, payload in published:

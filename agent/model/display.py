@@ -106,9 +106,9 @@ class DisplayModel:
             # Late news of an older session: the running one stays on screen. (Not when the
             # EVSE's events ended the running one: this is the next session's final cost.)
             return replace(state, late_results=state.late_results + 1)
-        if state.evse_session is not None and msg.session_id != state.evse_session and (
-                same or state.session is not None):
-            # EVerest's events say another session runs on this EVSE: news of an older one.
+        if state.evse_session is not None and msg.session_id != state.evse_session:
+            # EVerest's events say another session runs on this EVSE: news of an older one
+            # (even with nothing on screen: the session that runs there owns the screen).
             return replace(state, late_results=state.late_results + 1)
         if same and state.final and not finished:
             # A final receipt is final; a Running/Idle behind it arrived out of order.
@@ -175,6 +175,11 @@ class DisplayModel:
         if event.event == "SessionFinished":  # the car is gone: live values end
             if state.evse_session not in (event.uuid, None):
                 return replace(state, late_results=state.late_results + 1)  # an older session's
+            if state.unnamed_session:
+                # A session no event named is on (session_info says so): this may be its end or
+                # an older session's, late. The next session_info tells whether one is still on;
+                # a session this names that is on screen awaits its final cost.
+                return self._await_final(state, event.uuid, now)
             state = replace(state, evse_session=None, **_NO_LIVE)
             return self._await_final(state, event.uuid, now)
         if event.uuid != state.evse_session:

@@ -15,10 +15,10 @@ Rules:
 - tariff_message with identifier_type IdToken or none: to the EVSEs whose running session carries
   that token (SessionStarted / TransactionStarted id_tag, compared case-insensitively), else to
   every EVSE without a running session (the user who just authorized is at one of them).
-- A session runs on an EVSE from its first event (SessionStarted, or any in-session event seen
-  after a restart) until its SessionFinished, or until its session_info says Unplugged (a missed
-  SessionFinished must not leave the EVSE busy for good). Enabled, Disabled,
-  ReservationStart/End, Authorized and Deauthorized name no session, nor does an empty uuid.
+- Which session runs on an EVSE, and whether one runs that no event named, is not decided
+  here: the EVSE's display state owns that fact (`State.evse_session`, `unnamed_session`), and
+  the router asks it through `EvseSessions`. Each event and session_info reaches the router
+  before the display applies it, so the router sees the session it changes.
 - Events are sent once (QoS 0): a SessionStarted can be missed (broker down, agent restarted
   without state). An EVSE whose session_info says a session is on while no event named it has
   an unnamed session. A cost of a session no EVSE's events named goes to the one EVSE with an
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from msgspec import UNSET
 
@@ -45,20 +45,30 @@ _BY_SESSION: Final = frozenset({"SessionId", "TransactionId"})
 UNNAMED_AFTER_S: Final = 60.0
 
 
+class EvseSessions(Protocol):
+    """The owner of each EVSE's running session (in the agent: the EVSE's display state)."""
+
+    def running(self, module_id: str) -> str | None:
+        """The id of the session its events say runs on the EVSE, if any."""
+
+    def unnamed(self, module_id: str) -> bool:
+        """Its session_info says a session is on that no event named (the start was missed)."""
+
+
 class Router:
     """Routes session cost consumer messages to EVSEs by module id, learning from session events."""
 
-    def __init__(self, module_ids: Sequence[str], memory: int = 256,
+    def __init__(self, module_ids: Sequence[str], sessions: EvseSessions, memory: int = 256,
                  held_per_session: int = 8) -> None:
         if not module_ids or len(set(module_ids)) != len(module_ids):
             raise ValueError("module_ids must be non-empty and distinct")
         self.module_ids: tuple[str, ...] = tuple(module_ids)
+        self.sessions = sessions
         self._memory = max(1, memory)
         self._held_per_session = max(1, held_per_session)
         self._owner: OrderedDict[str, str] = OrderedDict()  # session id -> module id
         self._held: OrderedDict[str, list[Held]] = OrderedDict()
         self._held_since: dict[str, float] = {}
-        self._running: dict[str, str] = {}  # module id -> running session id
         # module id -> the token of its running session, as a salted hash: the driver's
         # RFID UID is compared, never kept.
         self._token: dict[str, int] = {}
@@ -67,9 +77,7 @@ class Router:
         self._waiting: set[str] = set()
         self._given_up: list[str] = []
         self._reported: OrderedDict[str, None] = OrderedDict()
-        # Modules whose session_info says a session is on that no event named; and those whose
-        # unnamed session ended (its final cost may still come: it is theirs).
-        self._unnamed: set[str] = set()
+        # Modules whose unnamed session ended (its final cost may still come: it is theirs).
         self._unnamed_ended: set[str] = set()
         # Sessions routed by a guess: session id -> (module id, the newest message sent there).
         self._guessed: dict[str, tuple[str, Held]] = {}
@@ -99,11 +107,6 @@ class Router:
         out, self._corrections = self._corrections, []
         return out
 
-    def resume(self, module_id: str, session_id: str) -> None:
-        """After a restart: `session_id` was running on `module_id` (from the saved state)."""
-        self._remember(session_id, module_id)
-        self._running[module_id] = session_id
-
     # ---- inputs ----------------------------------------------------------------------------
 
     def event(self, module_id: str, event: SessionEvent) -> list[Held]:
@@ -113,20 +116,20 @@ class Router:
         if event.event in OUTSIDE_SESSION or not event.uuid:
             return []
         sid = event.uuid
-        late = self._correct(module_id, sid)
-        self._unnamed.discard(module_id)
+        # A SessionFinished may be an older session's, repeated late: it proves only where
+        # its own session ran, not which session runs there now.
+        late = self._correct(module_id, sid, event.event != "SessionFinished")
         self._unnamed_ended.discard(module_id)
         self._remember(sid, module_id)
+        running = self.sessions.running(module_id)  # before this event
         if event.event == "SessionFinished":
-            if self._running.get(module_id) == sid:
-                del self._running[module_id]
+            if running == sid:
                 self._token.pop(module_id, None)
                 self._waiting.discard(module_id)
         else:
-            if self._running.get(module_id) != sid:
+            if running != sid:
                 self._token.pop(module_id, None)  # a new session: the old token is gone
                 self._waiting.add(module_id)
-            self._running[module_id] = sid
             token = event.token
             if token is not None:
                 self._token[module_id] = _token_key(token.value)
@@ -138,17 +141,19 @@ class Router:
     def info(self, module_id: str, info: SessionInfo) -> None:
         """Learn from a session_info of `module_id`: whether a session is on there."""
         if info.state not in SESSION_STATES:
-            if module_id in self._unnamed:
+            if self.sessions.unnamed(module_id):  # before this info
                 self._unnamed_ended.add(module_id)
-            self._unnamed.discard(module_id)
-            if info.state == "Unplugged" and module_id in self._running:
+            if info.state == "Unplugged" and self.sessions.running(module_id) is not None:
                 # The car is gone: whatever ran there is over (its SessionFinished was missed).
-                del self._running[module_id]
                 self._token.pop(module_id, None)
                 self._waiting.discard(module_id)
-        elif module_id not in self._running:
-            self._unnamed.add(module_id)
+        elif self.sessions.running(module_id) is None:
             self._unnamed_ended.discard(module_id)
+            if not self.sessions.unnamed(module_id):
+                # A new session no event named begins: sessions guessed to have run here
+                # before are over and no longer stand in the way of guessing this one.
+                for sid in [s for s, (m, _) in self._guessed.items() if m == module_id]:
+                    del self._guessed[sid]
 
     def session_cost(self, msg: SessionCost, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when it is held until an event names it."""
@@ -160,7 +165,7 @@ class Router:
             return self.module_ids
         if msg.identifier_type in _BY_SESSION:
             for key in (msg.identifier_id, msg.ocpp_transaction_id):
-                if key is not UNSET and key in self._owner:
+                if key is not UNSET and self._owner_of(key) is not None:
                     return self._by_session(key, msg, now)
             key = msg.identifier_id if msg.identifier_id is not UNSET else msg.ocpp_transaction_id
             return self._by_session(key, msg, now) if key is not UNSET else ()
@@ -172,16 +177,27 @@ class Router:
         # Every EVSE without a running transaction: a free one, or one whose car is plugged in
         # and waits for the driver who just authorized (plug first, then swipe).
         return tuple(m for m in self.module_ids
-                     if m not in self._running or m in self._waiting)
+                     if self.sessions.running(m) is None or m in self._waiting)
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _by_session(self, sid: str, msg: Held, now: float = 0.0) -> tuple[str, ...]:
+    def _owner_of(self, sid: str) -> str | None:
+        """The EVSE whose events named `sid`: it runs there now, or did (remembered)."""
         owner = self._owner.get(sid)
+        if owner is None:
+            # Its session runs there (named before a restart: the display state kept it).
+            owner = next((m for m in self.module_ids if self.sessions.running(m) == sid), None)
+            if owner is not None:
+                self._remember(sid, owner)
+        return owner
+
+    def _by_session(self, sid: str, msg: Held, now: float = 0.0) -> tuple[str, ...]:
+        owner = self._owner_of(sid)
         if owner is None and len(self.module_ids) == 1:
             owner = self.module_ids[0]
             self._remember(sid, owner)
-        candidates = {m for m in self._unnamed | (
+        unnamed = {m for m in self.module_ids if self.sessions.unnamed(m)}
+        candidates = {m for m in unnamed | (
             self._unnamed_ended if isinstance(msg, SessionCost) and msg.status == "Finished"
             else set()) if not self._guessed_for(m, sid)}  # one guessed session per EVSE
         # Only a cost is guessed: a session tariff may name any session (held until named).
@@ -217,16 +233,16 @@ class Router:
         """Another session was already guessed to run unnamed on `module_id`."""
         return any(m == module_id and s != sid for s, (m, _) in self._guessed.items())
 
-    def _correct(self, module_id: str, sid: str) -> list[Held]:
-        """An event of `module_id` names `sid`: undo guesses it proves wrong; the newest
-        message of `sid` when it was guessed to be elsewhere (for its real EVSE)."""
+    def _correct(self, module_id: str, sid: str, current: bool) -> list[Held]:
+        """An event of `module_id` names `sid` (`current`: as running there now): undo guesses
+        it proves wrong; the newest message of `sid` when it was guessed to be elsewhere."""
         late: list[Held] = []
         guess = self._guessed.pop(sid, None)
         if guess is not None and guess[0] != module_id:
             self._corrections.append((guess[0], sid))
             late.append(guess[1])
         for other, (module, _) in list(self._guessed.items()):
-            if module == module_id:  # `module_id` runs `sid`, not the session guessed there
+            if current and module == module_id:  # it runs `sid`, not the one guessed there
                 del self._guessed[other]
                 self._owner.pop(other, None)
                 self._corrections.append((module_id, other))

@@ -55,7 +55,8 @@ class Inbox:
         if evse_panels:
             from agent.model.routing import Router
 
-            self.router = Router([p.evse.module_id for p in evse_panels if p.evse])
+            # The router asks each EVSE's display state which session runs there (its owner).
+            self.router = Router([p.evse.module_id for p in evse_panels if p.evse], self)
         self._by_module = {p.evse.module_id: p for p in evse_panels if p.evse is not None}
         self.evse_counters: dict[str, Counters] = {}
         if evse_panels:
@@ -67,6 +68,14 @@ class Inbox:
             evse_base = panel.evse.base(config.everest.topic_prefix)
             for name in EVSE_TOPICS:
                 self.routes[evse_base + "e2m/" + name] = self._evse_api(panel, name)
+
+    def running(self, module_id: str) -> str | None:
+        """The session the EVSE's events say runs there (held by its display state)."""
+        return self._by_module[module_id].state.evse_session
+
+    def unnamed(self, module_id: str) -> bool:
+        """The EVSE runs a session no event named (held by its display state)."""
+        return self._by_module[module_id].state.unnamed_session
 
     def _accept(self, counters: Counters, name: str, payload: bytes, now: float,
                 decoder: Callable[[str, bytes], object]) -> object | None:

@@ -94,9 +94,6 @@ class Agent:
         for panel in self.panels:
             panel.state = await panel.keeper.restore(panel.model, panel.state, self.loop.time(),
                                                      time.time())
-            router, sid = self.inbox.router, panel.state.evse_session
-            if router is not None and panel.evse is not None and sid:
-                router.resume(panel.evse.module_id, sid)
             if self.pricing is not None:
                 panel.apply(PricingChanged(preview=self.pricing.preview(_key(panel))),
                             self.loop.time(), publish=False)
