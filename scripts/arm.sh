@@ -148,11 +148,14 @@ guest() {
     cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
     [ ! -s /etc/ssl/certs/ca-certificates.crt ] || [ ! -d "$ROOTFS/etc/ssl/certs" ] ||
         cp -L /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
+    # EVerest's AsyncAPI files (../shared/reference) for the suite's schema tests, read-only
+    local ref="$REPO/../shared/reference"
+    [ -d "$ref" ] && mkdir -p "$ROOTFS/shared/reference" || ref=""
     if [ "$MODE" = chroot ]; then
         # shellcheck disable=SC2016  # expanded by the inner shell
         unshare --mount --propagation private -- /bin/sh -c '
             set -e
-            R=$1 REPO=$2 CACHE=$3; shift 3
+            R=$1 REPO=$2 CACHE=$3 REF=$4; shift 4
             mount --rbind /dev "$R/dev"
             mount -t proc proc "$R/proc"
             mount -t sysfs sysfs "$R/sys"
@@ -160,10 +163,14 @@ guest() {
             mount -t tmpfs tmpfs "$R/run"
             mount --bind "$REPO" "$R/src"
             mount --bind "$CACHE" "$R/cache"
+            if [ -n "$REF" ]; then
+                mount --bind "$REF" "$R/shared/reference"
+                mount -o remount,bind,ro "$R/shared/reference"
+            fi
             exec chroot "$R" /usr/bin/env -i PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
                 HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" COST_AGENT_EXPECT_QEMU_USER=1 \
                 PYTHONPYCACHEPREFIX=/root/.cache/pycache /bin/sh -c "cd /src && $1"
-        ' sh "$ROOTFS" "$REPO" "$CACHE" "$cmd"
+        ' sh "$ROOTFS" "$REPO" "$CACHE" "$ref" "$cmd"
     else
         # -L: qemu emulates this one program and nothing it starts, so only `python ARGS...`
         # runs, with the packages installed on the host side (site_install)
