@@ -314,6 +314,18 @@ def test_unplugged_ends_the_live_values_of_a_session_whose_finish_was_missed() -
     assert state.final_wait_until == 100.0 + CONFIG.final_cost_wait_s  # the final cost may come
 
 
+def test_the_meter_public_key_shows_on_every_screen_and_outlives_sessions() -> None:
+    """Eichrecht: the meter's OCMF key, as published, before, during and after a session."""
+    key = decode_evse("powermeter_public_key_ocmf", b'"3059301306072A8648CE3D0201"')
+    _, view = run([(0.0, UP), (0.0, key)])  # type: ignore[list-item]
+    assert (view.screen, view.meter_public_key) == ("price", "3059301306072A8648CE3D0201")
+    _, view = run([(0.0, key), *START, (3.0, cost_of(SID, 500))])  # type: ignore[list-item]
+    assert (view.screen, view.meter_public_key) == ("charging", "3059301306072A8648CE3D0201")
+    _, view = run([(0.0, key), *START, (3.0, cost_of(SID, 500, "Finished"))])  # type: ignore[list-item]
+    assert (view.screen, view.meter_public_key) == ("finished", "3059301306072A8648CE3D0201")
+    assert run([*START])[1].meter_public_key is None  # nothing until EVerest publishes it
+
+
 def test_a_cost_of_another_session_never_shows_over_the_evses_own_session() -> None:
     """EVerest's events say S3 runs here: an older session's cost changes nothing, even with
     nothing of S3 on screen yet, and S3's receipt then shows."""

@@ -27,6 +27,7 @@ MODULES: Final = {1: "evse_a", 2: "evse_b"}
 SESSIONS: Final = {1: "a7d3c7e0-0000-4000-8000-00000000000a",
                    2: "b7d3c7e0-0000-4000-8000-00000000000b"}
 EVSE_IDS: Final = {1: "DE*PNX*E1*1", 2: "DE*PNX*E1*2"}
+KEYS: Final = {i: "3059301306072A8648CE3D0201" + letter * 130 for i, letter in ((1, "A"), (2, "B"))}
 MAX_ENERGY: Final = 10**6  # the largest valid charged_energy_wh sent
 MAX_POWER: Final = 22_000
 HOSTILE: Final = 10_000
@@ -113,6 +114,9 @@ def hostile(rng: random.Random, topic: str, uuid: str) -> bytes:
         value = hostile_event(rng, uuid)
     elif topic == "evse_id":
         value = rng.choice([42, None, ["DE"], {"id": "DE"}, "E" * 65, "DE*\x1b[2J", "DE\n1"])
+    elif topic == "powermeter_public_key_ocmf":
+        value = rng.choice([42, None, "", ["30"], {"key": "30"}, "3059\n30", "30\x1b[2J",
+                            "3" * 1025])
     else:
         value = rng.choice([-1, 2**64, 2**70, 1.0, "7", None, [1]])
     return json.dumps(value).encode()
@@ -140,6 +144,7 @@ def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
     def valid(i: int, step: int) -> None:
         if step == 0:
             send(i, "evse_id", json.dumps(EVSE_IDS[i]).encode())
+            send(i, "powermeter_public_key_ocmf", json.dumps(KEYS[i]).encode())
             send(i, "session_event", json.dumps(session_event("SessionStarted", SESSIONS[i],
                                                               f"TOK{i}")).encode())
         energy = min(MAX_ENERGY, step * 7)
@@ -165,6 +170,7 @@ def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
     for i, panel in enumerate(panels, 1):
         assert panel.view is not None and panel.view.session_id is None  # no session_cost yet
         assert panel.state.evse_session == SESSIONS[i] and panel.view.evse_id == EVSE_IDS[i]
+        assert panel.view.meter_public_key == KEYS[i]
         assert panel.view.live is not None and panel.view.live.energy_wh > 0
 
 
@@ -175,6 +181,7 @@ def assert_nothing_hostile_shown(panels: list[Panel]) -> None:
             continue
         assert panel.state.evse_session in (None, SESSIONS[i])
         assert view.evse_id in (None, EVSE_IDS[i])
+        assert view.meter_public_key in (None, KEYS[i])
         if view.live is not None:
             assert 0 <= view.live.energy_wh <= MAX_ENERGY
             assert 0 <= view.live.power_w < MAX_POWER

@@ -120,6 +120,7 @@ def test_two_connectors_each_show_their_own_session(broker: Mosquitto, tmp_path:
                              and view(tmp_path, 2).get("link") == "up", what="both links up")
             station.evse(1, "evse_id", "DE*PNX*E12345*1")
             station.evse(2, "evse_id", "DE*PNX*E12345*2")
+            station.evse(2, "powermeter_public_key_ocmf", "3059301306072A8648CE3D0201AB")
             for i in MODULES:
                 station.event(i, "SessionStarted")
                 station.event(i, "ChargingStarted")
@@ -139,6 +140,9 @@ def test_two_connectors_each_show_their_own_session(broker: Mosquitto, tmp_path:
                 shown = await wait_until(live_energy(tmp_path, i, 1000 * i + 2000),
                                          what=f"EVSE {i} live")
                 assert (shown["evse"], shown["evse_id"]) == (i, f"DE*PNX*E12345*{i}")
+                # Eichrecht: EVSE 2's meter key on its own display only
+                assert shown["meter_public_key"] == (
+                    "3059301306072A8648CE3D0201AB" if i == 2 else None)
                 assert shown["session_id"] == SESSIONS[i]
                 assert shown["total"]["value"] == 1000 * i
                 # + 0.39 EUR/kWh x 2 kWh since the backend's total

@@ -15,6 +15,7 @@ from agent.everest.evse_manager import (
     EVSE_TOPICS,
     EvseId,
     EvseStateEnum,
+    MeterPublicKey,
     SessionEvent,
     SessionEventEnum,
     SessionInfo,
@@ -135,6 +136,14 @@ def test_evse_id(payload: bytes, expected: EvseId) -> None:
     assert decode_evse("evse_id", payload) == expected
 
 
+# EVerest forwards the billing meter's public_key_ocmf string as a JSON string (forward_api_var).
+KEY = "3059301306072A8648CE3D020106082A8648CE3D03010703420004" + "1F" * 64
+
+
+def test_meter_public_key_is_kept_exactly_as_published() -> None:
+    assert decode_evse("powermeter_public_key_ocmf", f'"{KEY}"'.encode()) == MeterPublicKey(KEY)
+
+
 @pytest.mark.parametrize(("payload", "beat"), [
     (b"0", 0), (b" 42\n", 42), (b"4294967295", 2**32 - 1), (b"18446744073709551615", 2**64 - 1),
 ])
@@ -201,6 +210,11 @@ INVALID: list[tuple[str, bytes]] = [
     ("session_info", b"[]"),
     ("evse_id", b"DE*PNX*E12345*1"),  # not JSON
     ("evse_id", b"42"),
+    ("powermeter_public_key_ocmf", b'""'),  # no key is not a key
+    ("powermeter_public_key_ocmf", b'"3059\\u001b[2J"'),  # shown on displays: printable only
+    ("powermeter_public_key_ocmf", b'"' + b"3" * 1025 + b'"'),
+    ("powermeter_public_key_ocmf", b'{"key": "3059"}'),
+    ("powermeter_public_key_ocmf", b"3059"),  # a bare number, not EVerest's JSON string
     ("heartbeat", b"-1"),
     ("heartbeat", b"18446744073709551616"),
     ("heartbeat", b"1.0"),

@@ -23,7 +23,7 @@ FULL = View(
     next_period=NextPeriod(from_="18:00", prices=["0,40 €/kWh"]), message="Bonne journée",
     language="fr", qr_code="https://pay.example/s-1", updated_at="2024-05-01T12:00:00Z",
     preview=["ab 0,30 €"], estimate=Estimate(value="12.30", currency="EUR", text="~12,30 €"),
-    evse=2, evse_id="DE*PNX*E12345*2",
+    evse=2, evse_id="DE*PNX*E12345*2", meter_public_key="3059301306072A8648CE3D0201",
     live=Live(energy_wh=12345, power_w=7449, duration_s=3909, state="Charging"),
     live_total=LiveTotal(value=1302, decimals=2, currency="EUR", text="≈ 13,02 €"))
 BARE = View(screen="idle", link="down")
@@ -42,6 +42,7 @@ def test_every_field_has_a_placeholder() -> None:
         "updated_at": "2024-05-01T12:00:00Z", "preview": "ab 0,30 €", "estimate": "~12,30 €",
         "final": "", "live_total": "≈ 13,02 €", "power_kw": "7.4 kW", "duration": "1:05:09",
         "evse": "2", "evse_id": "DE*PNX*E12345*2", "payment_url": "",  # price screen only
+        "meter_key": "3059301306072A8648CE3D0201",
     }
 
 

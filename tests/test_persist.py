@@ -251,7 +251,7 @@ def test_a_save_equal_to_the_saved_state_still_lands_after_a_cancelled_write(
 
 
 def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> None:
-    from agent.everest.evse_manager import EvseId, SessionEvent, decode_evse
+    from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, decode_evse
     from tests.everest_events import session_event
 
     model = DisplayModel(DisplayConfig(), evse=1)
@@ -259,6 +259,7 @@ def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> 
     started = decode_evse("session_event", raw)
     assert isinstance(started, SessionEvent)
     state = model.update(model.update(State(), started, 1.0), EvseId("DE*PNX*E1*1"), 1.0)
+    state = model.update(state, MeterPublicKey("3059301306072A8648CE3D0201"), 1.0)
 
     async def save_and_restore(boot_id: str) -> State:
         keeper = SnapshotKeeper(str(tmp_path), HOLD)
@@ -274,3 +275,5 @@ def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> 
     (tmp_path / SNAPSHOT_NAME).unlink()
     restored = asyncio.run(save_and_restore("an earlier boot"))
     assert (restored.evse_session, restored.evse_id) == (None, "DE*PNX*E1*1")
+    # published once, when EVerest starts: kept across reboots like the EVSE id
+    assert restored.meter_public_key == "3059301306072A8648CE3D0201"

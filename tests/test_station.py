@@ -88,7 +88,7 @@ def test_every_payload_decodes_and_is_printed_like_everest(
             assert payload.decode() == json.dumps(doc, indent=4, sort_keys=True)
         topics.add(topic.removeprefix(PREFIX).rsplit("/", 1)[1])
     assert topics == {"default_price", "tariff_message", "session_cost", "heartbeat",
-                      "session_event", "session_info", "evse_id"}
+                      "session_event", "session_info", "evse_id", "powermeter_public_key_ocmf"}
 
 
 def test_per_evse_topics_heartbeats_and_session_flow(published: list[tuple[str, bytes]]) -> None:

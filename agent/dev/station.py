@@ -11,6 +11,7 @@ run ends without a Finished session_cost (EVerest may drop a late OCPP 1.6 Final
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import uuid
@@ -50,6 +51,12 @@ def evse_module_id(index: int) -> str:
 def evse_base(topic_prefix: str, module_id: str) -> str:
     """Topic base of one EVSE manager consumer module."""
     return f"{topic_prefix}everest_api/1/evse_manager_consumer/{module_id}/"
+
+
+def meter_public_key(index: int) -> str:
+    """A made-up OCMF public key for EVSE `index`'s meter (DER, EC P-256, in hex)."""
+    point = hashlib.sha512(f"meter {index}".encode()).hexdigest()[:128].upper()
+    return "3059301306072A8648CE3D020106082A8648CE3D03010703420004" + point
 
 
 def power_w(index: int, tick: int, charge_ticks: int) -> int:
@@ -185,6 +192,8 @@ def station_schedule(evses: int, at: datetime, *, sessions: int = 2, charge_tick
         "0.39 EUR/kWh + 1.20 EUR/h", "0,39 EUR/kWh + 1,20 EUR/h")})]
     for index in range(1, evses + 1):
         steps.append(Step(0, evse_module_id(index), "evse_id", f"DE*PNX*E12345*{index}"))
+        steps.append(Step(0, evse_module_id(index), "powermeter_public_key_ocmf",
+                          meter_public_key(index)))
         steps.append(Step(0, evse_module_id(index), "session_info", {
             "charged_energy_wh": 0, "discharged_energy_wh": 0, "latest_total_w": 0,
             "session_duration_s": 0, "state": "Unplugged",

@@ -51,12 +51,15 @@ _NonNegativeInt64 = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 _NonNegative = Annotated[int, Meta(ge=0)]
 # Session ids are UUIDs and EVSE ids ISO 15118 / eMI3 ids; both reach views, so they are bounded.
 _Id = Annotated[str, Meta(max_length=64)]
+# An OCMF public key is a DER key in hex (an EC P-521 key: 316 characters); room for others.
+_PublicKey = Annotated[str, Meta(min_length=1, max_length=1024)]
 _Timestamp = Annotated[str, Meta(max_length=64)]
 # Meter registers are C++ `float` JSON numbers; beyond 10**15 Wh is a broken meter, and the bound
 # keeps 1e999 (decoded as inf) out.
 _MeterWh = Annotated[float, Meta(ge=0, le=1e15)]
 
-EVSE_TOPICS: Final = ("session_event", "session_info", "evse_id", "heartbeat")
+EVSE_TOPICS: Final = ("session_event", "session_info", "evse_id", "powermeter_public_key_ocmf",
+                       "heartbeat")
 
 # Session events that can happen outside a session (their uuid may be empty or stale).
 OUTSIDE_SESSION: Final = frozenset(
@@ -175,7 +178,13 @@ class EvseId(Record):
     value: str
 
 
-EvseMessage = SessionEvent | SessionInfo | EvseId | Heartbeat
+class MeterPublicKey(Record):
+    """The billing meter's OCMF public key (Eichrecht), as published: never re-encoded."""
+
+    value: str
+
+
+EvseMessage = SessionEvent | SessionInfo | EvseId | MeterPublicKey | Heartbeat
 
 
 
@@ -186,6 +195,7 @@ class _Decoders:
         self.event = msgspec.json.Decoder(SessionEvent)
         self.info = msgspec.json.Decoder(SessionInfo)
         self.evse_id = msgspec.json.Decoder(_Id)
+        self.public_key = msgspec.json.Decoder(_PublicKey)
         # msgspec bounds must fit int64, so the uint64 ceiling is checked in decode_evse().
         self.heartbeat = msgspec.json.Decoder(_NonNegative)
 
@@ -212,6 +222,8 @@ def decode_evse(topic: str, payload: bytes) -> EvseMessage | Cleared:
             return decoders.info.decode(payload)
         if topic == "evse_id":
             return EvseId(_printable(topic, decoders.evse_id.decode(payload)))
+        if topic == "powermeter_public_key_ocmf":
+            return MeterPublicKey(_printable(topic, decoders.public_key.decode(payload)))
         beat = decoders.heartbeat.decode(payload)
         if beat > HEARTBEAT_MAX:
             raise DecodeError(topic, "Expected `int` <= 2**64-1")

@@ -26,7 +26,7 @@ from agent.model.view import Screen, View
 if TYPE_CHECKING:
     # Imported where they are used: the EVSE manager API's messages and the exact Fraction
     # arithmetic are only needed with [[evse]]; a board without one does not carry them.
-    from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
+    from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
     from agent.model.livecost import LiveBase
 
 _STATUS_SCREEN: dict[str, Screen] = {"Running": "charging", "Idle": "idle",
@@ -81,10 +81,11 @@ class DisplayModel:
             case _:
                 return self._evse_event(state, event, now)
 
-    def _evse_event(self, state: State, event: SessionEvent | SessionInfo | EvseId,
+    def _evse_event(self, state: State,
+                    event: SessionEvent | SessionInfo | EvseId | MeterPublicKey,
                     now: float) -> State:
         """An event of the EVSE manager API (only ever sent with [[evse]])."""
-        from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
+        from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
 
         match event:
             case SessionEvent():
@@ -95,6 +96,10 @@ class DisplayModel:
                 if state.evse_id == event.value:
                     return state
                 return msgspec.structs.replace(state, evse_id=event.value)
+            case MeterPublicKey():
+                if state.meter_public_key == event.value:
+                    return state
+                return msgspec.structs.replace(state, meter_public_key=event.value)
             case _:
                 assert_never(event)
 

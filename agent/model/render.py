@@ -62,6 +62,8 @@ class Renderer:
                 state.default_price.messages if state.default_price is not None else None)
             view: View = self._idle_view(screen, link, tuple(source or ()), state.preview,
                                          state.evse_id, live, updated_at)
+            if state.meter_public_key is not None:  # (the idle views are cached without it)
+                view = msgspec.structs.replace(view, meter_public_key=state.meter_public_key)
             return view
         code = self._code(session.currency)
         chosen: Chosen = self._chosen(tuple(state.session_text or ()))
@@ -84,7 +86,7 @@ class Renderer:
             prices=list(prices), idle_price=idle, next_period=next_period,
             message=chosen.text, language=chosen.language, qr_code=qr or chosen.qr_code,
             updated_at=updated_at, estimate=state.estimate, evse=self.evse,
-            evse_id=state.evse_id, live=live,
+            evse_id=state.evse_id, live=live, meter_public_key=state.meter_public_key,
             live_total=self._live_total(state, total) if screen != "finished" else None)
 
     def _live_total(self, state: State, total: Total) -> LiveTotal | None:

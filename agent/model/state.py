@@ -19,7 +19,7 @@ from agent.structs import Record, Settings
 if TYPE_CHECKING:
     # Only with [[evse]]: a board without one does not carry the EVSE manager API's messages
     # or the Fraction arithmetic of the live cost.
-    from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo
+    from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
     from agent.model.livecost import LiveBase
 
 
@@ -76,7 +76,8 @@ class SessionMoved(Record):
 
 # A string alias: the EVSE API's message classes are imported only with [[evse]].
 Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
-                    " | PricingChanged | SessionMoved | SessionEvent | SessionInfo | EvseId")
+                    " | PricingChanged | SessionMoved | SessionEvent | SessionInfo | EvseId"
+                    " | MeterPublicKey")
 
 
 class State(Record):
@@ -106,6 +107,8 @@ class State(Record):
     estimate: Estimate | None = None
     # ---- from the EVSE manager API ([[evse]]) ----
     evse_id: str | None = None
+    # The billing meter's OCMF public key (Eichrecht transparency), as EVerest published it.
+    meter_public_key: str | None = None
     # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
     evse_session: str | None = None
     # Newest session_info of that session, when it came, and since when the EVSE is idle.

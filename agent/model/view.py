@@ -85,6 +85,8 @@ class View(Record):
     live_total: LiveTotal | None = None
     # On the price screen: the connector's ad-hoc payment URL (AFIR), for a QR code.
     payment_url: str | None = None
+    # [[evse]]: the billing meter's OCMF public key (Eichrecht), exactly as EVerest published it.
+    meter_public_key: str | None = None
 
 
 def same_content(a: View | None, b: View | None) -> bool:

@@ -33,6 +33,7 @@ power_kw       the live power ([[evse]]), e.g. "7.4 kW"
 duration       the session's duration ([[evse]]), e.g. "1:05:09"
 evse           the configured EVSE number ([[evse]])
 evse_id        EVerest's EVSE id ([[evse]]), e.g. "DE*PNX*E12345*1"
+meter_key      the billing meter's OCMF public key ([[evse]], Eichrecht), as published
 =============  ==============================================================================
 
 Control characters inside values (including newlines) become spaces, so only the template's
@@ -57,7 +58,7 @@ FIELDS: tuple[str, ...] = (
     "screen", "link", "session_id", "status", "total", "total_value", "currency", "stale",
     "energy_wh", "energy_kwh", "prices", "idle_price", "next_from", "next_prices", "message",
     "language", "qr_code", "updated_at", "preview", "estimate", "final", "live_total",
-    "power_kw", "duration", "evse", "evse_id", "payment_url",
+    "power_kw", "duration", "evse", "evse_id", "payment_url", "meter_key",
 )
 
 DEFAULT_TEMPLATE = "{screen} {total}\n{message}"
@@ -114,6 +115,7 @@ def field_values(view: View, separator: str = "\n") -> dict[str, str]:
         "duration": duration_text(view),
         "evse": "" if view.evse is None else str(view.evse),
         "evse_id": view.evse_id or "",
+        "meter_key": view.meter_public_key or "",
     }
     values = {key: _sanitize(value) for key, value in raw.items()}
     values["prices"] = joined(view.prices)

@@ -134,7 +134,13 @@ class Inbox:
         return self.router.next_report_at() if self.router is not None else None
 
     def _evse_api(self, panel: Panel, name: str) -> Handler:
-        from agent.everest.evse_manager import EvseId, SessionEvent, SessionInfo, decode_evse
+        from agent.everest.evse_manager import (
+            EvseId,
+            MeterPublicKey,
+            SessionEvent,
+            SessionInfo,
+            decode_evse,
+        )
         from agent.model.state import SessionMoved
 
         assert panel.evse is not None and panel.watch is not None
@@ -161,7 +167,7 @@ class Inbox:
                     if router is not None:
                         router.info(module, msg)
                     return [(panel, msg)]
-                case EvseId():
+                case EvseId() | MeterPublicKey():
                     return [(panel, msg)]
                 case _:
                     return []

@@ -35,10 +35,11 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     receipt: Receipt | None = None
     # With [[evse]]: the session running on the EVSE (session events are not retained, so a
     # restarted agent would not learn it before its end; restored within the same boot only)
-    # and EVerest's EVSE id.
+    # EVerest's EVSE id and the meter's OCMF public key (published once, at EVerest's start).
     boot_id: str = ""
     evse_session: str | None = None
     evse_id: str | None = None
+    meter_public_key: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -119,7 +120,8 @@ class SnapshotKeeper:
                               text=state.session_text, final=state.final)
         return Snapshot(default_price=state.default_price, receipt=receipt,
                         boot_id=self.boot_id if state.evse_session else "",
-                        evse_session=state.evse_session, evse_id=state.evse_id)
+                        evse_session=state.evse_session, evse_id=state.evse_id,
+                        meter_public_key=state.meter_public_key)
 
     def request(self, state: State, now_mono: float, now_wall: float) -> None:
         """Have the writer save `state` (only the newest requested state is written)."""
@@ -186,6 +188,8 @@ class SnapshotKeeper:
             state = msgspec.structs.replace(state, evse_session=snapshot.evse_session)
         if snapshot.evse_id:
             state = msgspec.structs.replace(state, evse_id=snapshot.evse_id)
+        if snapshot.meter_public_key:
+            state = msgspec.structs.replace(state, meter_public_key=snapshot.meter_public_key)
         receipt = snapshot.receipt
         if receipt is not None:
             left = remaining_hold(receipt, self.boot_id, now_mono, now_wall, self.hold_s)
@@ -202,8 +206,8 @@ class SnapshotKeeper:
 
 def _same(a: Snapshot, b: Snapshot) -> bool:
     # The wall time of a receipt is derived anew at every save; it is not a change.
-    if (a.default_price, a.evse_session, a.evse_id) != (b.default_price, b.evse_session,
-                                                        b.evse_id):
+    if (a.default_price, a.evse_session, a.evse_id, a.meter_public_key) != (
+            b.default_price, b.evse_session, b.evse_id, b.meter_public_key):
         return False
     if a.receipt is None or b.receipt is None:
         return a.receipt is b.receipt

@@ -29,7 +29,7 @@ SAMPLE_VIEW = View(
     message="Thank you\nfor charging", language="en", qr_code="https://example.com/r/1",
     updated_at="2026-11-21T10:00:00.000Z", preview=["20 kWh: 7.80 EUR"],
     estimate=Estimate(value="1234.5", currency="EUR", text="1234.50 EUR"), final=False,
-    evse=1, evse_id="DE*PNX*E12345*1",
+    evse=1, evse_id="DE*PNX*E12345*1", meter_public_key="3059301306072A8648CE3D0201",
     live=Live(energy_wh=10950, power_w=7400, duration_s=3909, state="Charging"),
     live_total=LiveTotal(value=1235000, decimals=3, currency="EUR", text="≈ 1235.00 EUR"))
 
