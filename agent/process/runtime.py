@@ -261,17 +261,18 @@ class Agent:
         # Otherwise the beat only moved the deadline later: the clock re-reads it when the old
         # one comes. Waking it on every beat was half the CPU a heartbeat costs.
 
-    def link_up(self, panel: Panel | None = None) -> bool:
-        """The EVerest link of a panel: broker, session cost API and its EVSE's heartbeats."""
-        up = self.link.conn is not None and self.session_api.ok
-        return up and (panel is None or panel.watch is None or panel.watch.ok)
+    def link_up(self) -> bool:
+        """The station's EVerest link: the broker connection and the session cost API's beats."""
+        return self.link.conn is not None and self.session_api.ok
 
     def _link_changed(self, now: float) -> None:
         up = self.link_up()
         if not (self.failed or self._stop.is_set()):  # "stopping"/"failed" stays the status
             self.notifier.send(STATUS=f"running, link {'up' if up else 'down'}")
         for panel in self.panels:
-            panel_up = self.link_up(panel)
+            # A display's link (the station's and its EVSE's heartbeats) is decided here only
+            # and held by its display state: everything else asks `panel.state.link_up`.
+            panel_up = up and (panel.watch is None or panel.watch.ok)
             if panel_up != panel.state.link_up:
                 log.info("EVerest link %s%s", "up" if panel_up else "down",
                          f" ({panel.name})" if panel.evse is not None else "")
@@ -336,7 +337,7 @@ class Agent:
             counters = self.inbox.evse_counters[panel.evse.module_id]
             evses[str(panel.evse.id)] = counters.snapshot(
                 now, panel.watch, module_id=panel.evse.module_id,
-                link="up" if self.link_up(panel) else "down",
+                link="up" if panel.state.link_up else "down",
                 screen=panel.view.screen if panel.view else None,
                 session_id=_session_id(panel.state),
                 late_session_costs=panel.state.late_results)
