@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "serial": "agent.outputs.serial",
     "gpio": "agent.outputs.gpio",
     "exec": "agent.outputs.exec",
+    "mqtt": "agent.outputs.mqtt",
     "hd44780": "agent.outputs.hd44780.driver",
 }
 

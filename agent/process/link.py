@@ -37,6 +37,16 @@ class BrokerLink:
         self.stats = BrokerStats()
         self.conn: Connection | None = None
 
+    @property
+    def connection(self) -> int:
+        """Counts connections made: a new value is a new connection."""
+        return self.stats.connects
+
+    def publish_retained(self, topic: str, payload: bytes) -> bool:
+        """Publish QoS 1, retained (the views for HMIs); False while not connected."""
+        conn = self.conn
+        return conn is not None and conn.publish(topic, payload, qos=1, retain=True)
+
     async def run(self) -> None:
         """Stay connected until cancelled."""
         quiet_gmqtt_logs()

@@ -176,11 +176,11 @@ class Connection:
         """The connection is established and not lost."""
         return self._up and self._lost is None
 
-    def publish(self, topic: str, payload: bytes) -> bool:
-        """Publish QoS 0, not retained; False when the connection is not up."""
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool:
+        """Publish (QoS 0, not retained unless said); False when the connection is not up."""
         if not self.up:
             return False
-        self._client.publish(topic, payload, qos=0, retain=False)
+        self._client.publish(topic, payload, qos=qos, retain=retain)
         return True
 
     async def messages(self) -> AsyncIterator[tuple[str, bytes]]:

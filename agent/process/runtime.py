@@ -72,6 +72,7 @@ class Agent:
         routes: dict[str, Route] = {topic: functools.partial(self._receive, handler)
                                     for topic, handler in self.inbox.routes.items()}
         self.link = BrokerLink(config, client_id, routes, self._link_event)
+        self._bind_view_publishers()
         self._wake_clock = asyncio.Event()
         self._wake_check = asyncio.Event()
         self._stop = asyncio.Event()
@@ -86,6 +87,17 @@ class Agent:
             from agent.pricing.live import LivePricing
 
             self.pricing = LivePricing(config.pricing, config.display)
+
+    def _bind_view_publishers(self) -> None:
+        """Lend the broker connection to `mqtt` outputs, each with its display's topic."""
+        everest = self.config.everest
+        for panel in self.panels:
+            evse = f"evse/{panel.evse.id}/" if panel.evse is not None else ""
+            topic = f"{everest.topic_prefix}cost_agent/{everest.module_id}/{evse}view"
+            for worker in panel.workers:
+                bind = getattr(worker.output, "bind", None)
+                if callable(bind):
+                    bind(self.link, topic)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
