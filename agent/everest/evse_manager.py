@@ -51,6 +51,8 @@ _NonNegativeInt64 = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 _NonNegative = Annotated[int, Meta(ge=0)]
 # Session ids are UUIDs and EVSE ids ISO 15118 / eMI3 ids; both reach views, so they are bounded.
 _Id = Annotated[str, Meta(max_length=64)]
+# Strings of a signed meter value (OCMF data is a few hundred bytes; the payload limit bounds all).
+_SignedText = Annotated[str, Meta(max_length=16384)]
 # An OCMF public key is a DER key in hex (an EC P-521 key: 316 characters); room for others.
 _PublicKey = Annotated[str, Meta(min_length=1, max_length=1024)]
 _Timestamp = Annotated[str, Meta(max_length=64)]
@@ -106,17 +108,42 @@ class SessionStarted(Record):
     id_tag: IdTag | UnsetType = UNSET
 
 
+class SignedMeterValue(Record):
+    """powermeter `SignedMeterValue` (Eichrecht), decoded only to check it; the agent keeps
+    and shows the object's own bytes (`Signed`), never a re-encoding."""
+
+    signed_meter_data: _SignedText
+    signing_method: _SignedText
+    encoding_method: _SignedText
+    public_key: _SignedText | UnsetType = UNSET
+    timestamp: _SignedText | UnsetType = UNSET
+
+
+# A signed meter value exactly as EVerest published it (checked against SignedMeterValue).
+Signed = msgspec.Raw
+
+
 class TransactionStarted(Record):
-    """`TransactionStarted`: the token that authorized the transaction and the meter (required)."""
+    """`TransactionStarted`: the token that authorized the transaction and the meter (required),
+    and the meter's signed start value when it signs."""
 
     id_tag: IdTag
     meter_value: MeterValue
+    signed_meter_value: Signed | UnsetType = UNSET
 
 
 class Finished(Record):
-    """`TransactionFinished` / `SessionFinished`: the meter at the end (required)."""
+    """`SessionFinished`: the meter at the end (required)."""
 
     meter_value: MeterValue
+
+
+class TransactionFinished(Finished):
+    """`TransactionFinished`: the meter at the end (required) and, when the meter signs, the
+    signed start and end values of the transaction."""
+
+    start_signed_meter_value: Signed | UnsetType = UNSET
+    signed_meter_value: Signed | UnsetType = UNSET
 
 
 class SessionEvent(Record):
@@ -135,7 +162,7 @@ class SessionEvent(Record):
     connector_id: _Int32 = 1
     session_started: SessionStarted | UnsetType = UNSET
     transaction_started: TransactionStarted | UnsetType = UNSET
-    transaction_finished: Finished | UnsetType = UNSET
+    transaction_finished: TransactionFinished | UnsetType = UNSET
     session_finished: Finished | UnsetType = UNSET
 
     @property
@@ -196,6 +223,7 @@ class _Decoders:
         self.info = msgspec.json.Decoder(SessionInfo)
         self.evse_id = msgspec.json.Decoder(_Id)
         self.public_key = msgspec.json.Decoder(_PublicKey)
+        self.signed = msgspec.json.Decoder(SignedMeterValue)
         # msgspec bounds must fit int64, so the uint64 ceiling is checked in decode_evse().
         self.heartbeat = msgspec.json.Decoder(_NonNegative)
 
@@ -240,7 +268,20 @@ def _complete(event: SessionEvent) -> SessionEvent:
     if field is not None and getattr(event, field) is UNSET:
         raise DecodeError("session_event", f"{event.event} without `{field}`")
     _printable("session_event", event.uuid)
+    started, finished = event.transaction_started, event.transaction_finished
+    signed = ([started.signed_meter_value] if started is not UNSET else []) + (
+        [finished.start_signed_meter_value, finished.signed_meter_value]
+        if finished is not UNSET else [])
+    for raw in signed:
+        value = signed_value(raw)
+        if value is not None:
+            _decoders().signed.decode(value)  # raises ValidationError: the event is rejected
     return event
+
+
+def signed_value(raw: Signed | UnsetType) -> Signed | None:
+    """A signed meter value as published, or None (absent, or written as null)."""
+    return None if raw is UNSET or raw == b"null" else raw
 
 
 def _printable(topic: str, value: str) -> str:

@@ -21,7 +21,7 @@ from agent.model.state import (
     State,
     Tick,
 )
-from agent.model.view import Screen, View
+from agent.model.view import Screen, SignedMeter, View
 
 if TYPE_CHECKING:
     # Imported where they are used: the EVSE manager API's messages and the exact Fraction
@@ -196,6 +196,7 @@ class DisplayModel:
                 state = replace(state, **_NO_SESSION)
             live = _NO_LIVE if not state.unnamed_session else {}
             state = replace(state, evse_session=event.uuid, **live)
+        state = _with_signed(state, event)
         state = self._seen(state, now)
         if event.event == "TransactionFinished":
             state = self._await_final(state, event.uuid, now)
@@ -253,12 +254,13 @@ class DisplayModel:
         return msgspec.structs.replace(state, ended_at=now, final=False, final_wait_until=None)
 
     def receipt(self, state: State, session: SessionCost, text: list[MessageContent] | None,
-                final: bool, ended_at: float) -> State:
+                final: bool, ended_at: float, signed: SignedMeter | None = None) -> State:
         """`state` showing a restored receipt that ended at monotonic time `ended_at`."""
         return msgspec.structs.replace(
             state, session=session, session_text=text, tariff=None, tariff_until=None,
             energy_wh=_energy(session, None), session_seen=ended_at, ended_at=ended_at,
-            final=final, estimate=None)
+            final=final, estimate=None, signed=signed,
+            signed_session=session.session_id if signed is not None else None)
 
     def _expire(self, state: State, now: float) -> State:
         replace = msgspec.structs.replace
@@ -307,10 +309,30 @@ class DisplayModel:
         return self._renderer.view(state, self.screen(state), updated_at)
 
 
+def _with_signed(state: State, event: SessionEvent) -> State:
+    """Keep the transaction's signed meter values (Eichrecht) that `event` carries, as published."""
+    from agent.everest.evse_manager import signed_value
+
+    start = end = None
+    if event.transaction_started is not UNSET:
+        start = signed_value(event.transaction_started.signed_meter_value)
+    if event.transaction_finished is not UNSET:
+        start = signed_value(event.transaction_finished.start_signed_meter_value)
+        end = signed_value(event.transaction_finished.signed_meter_value)
+    if start is None and end is None:
+        return state
+    old = state.signed if state.signed_session == event.uuid else None
+    if old is not None:
+        start = start if start is not None else old.start
+        end = end if end is not None else old.end
+    return msgspec.structs.replace(state, signed_session=event.uuid,
+                                   signed=SignedMeter(start=start, end=end))
+
+
 # What ending a session (receipt gone, new authorization) and leaving the EVSE's session reset.
 _NO_SESSION: Final[dict[str, object]] = {
     "session": None, "session_text": None, "energy_wh": None, "session_seen": None,
     "ended_at": None, "final": False, "estimate": None, "live_base": None,
-    "final_wait_until": None, "pending_text": None}
+    "final_wait_until": None, "pending_text": None, "signed_session": None, "signed": None}
 _NO_LIVE: Final[dict[str, object]] = {"live": None, "live_at": None, "idle_since": None,
                                       "live_base": None}

@@ -87,6 +87,7 @@ class Renderer:
             message=chosen.text, language=chosen.language, qr_code=qr or chosen.qr_code,
             updated_at=updated_at, estimate=state.estimate, evse=self.evse,
             evse_id=state.evse_id, live=live, meter_public_key=state.meter_public_key,
+            signed_meter=state.signed if state.signed_session == session.session_id else None,
             live_total=self._live_total(state, total) if screen != "finished" else None)
 
     def _live_total(self, state: State, total: Total) -> LiveTotal | None:

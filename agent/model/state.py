@@ -13,7 +13,7 @@ from msgspec import Meta
 
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
 from agent.model.money import MoneyFormat
-from agent.model.view import Estimate
+from agent.model.view import Estimate, SignedMeter
 from agent.structs import Record, Settings
 
 if TYPE_CHECKING:
@@ -109,6 +109,9 @@ class State(Record):
     evse_id: str | None = None
     # The billing meter's OCMF public key (Eichrecht transparency), as EVerest published it.
     meter_public_key: str | None = None
+    # The signed meter values of session `signed_session` (its transaction's start and end).
+    signed_session: str | None = None
+    signed: SignedMeter | None = None
     # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
     evse_session: str | None = None
     # Newest session_info of that session, when it came, and since when the EVSE is idle.

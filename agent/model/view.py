@@ -36,6 +36,14 @@ class Estimate(Record):
     text: str
 
 
+class SignedMeter(Record):
+    """Eichrecht: the transaction's signed meter values, each EVerest's `SignedMeterValue`
+    object byte for byte as published (JSON embedded, never re-encoded), null until known."""
+
+    start: msgspec.Raw | None = None
+    end: msgspec.Raw | None = None
+
+
 class Live(Record):
     """Live values of the EVSE's running session (EVerest's session_info)."""
 
@@ -87,6 +95,8 @@ class View(Record):
     payment_url: str | None = None
     # [[evse]]: the billing meter's OCMF public key (Eichrecht), exactly as EVerest published it.
     meter_public_key: str | None = None
+    # [[evse]]: the session's signed meter values (Eichrecht), with the session and its receipt.
+    signed_meter: SignedMeter | None = None
 
 
 def same_content(a: View | None, b: View | None) -> bool:

@@ -13,6 +13,7 @@ from agent.atomic import remove_stale_temps, write_atomic
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost
 from agent.model.display import DisplayModel
 from agent.model.state import State
+from agent.model.view import SignedMeter
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,10 @@ class Receipt(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     boot_id: str
     text: list[MessageContent] | None = None
     final: bool = True
+    # Eichrecht: the transaction's signed meter values, the JSON text EVerest sent, unchanged
+    # (as strings: msgspec decodes a Raw only where it is the whole type, not `Raw | None`).
+    signed_start: str | None = None
+    signed_end: str | None = None
 
 
 class Snapshot(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -59,6 +64,19 @@ def read_boot_id(path: str = BOOT_ID_PATH) -> str:
         return Path(path).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return ""
+
+
+def _text(raw: msgspec.Raw | None) -> str | None:
+    return None if raw is None else bytes(raw).decode()
+
+
+def _signed(receipt: Receipt) -> SignedMeter | None:
+    """The receipt's signed meter values, the bytes EVerest sent (UTF-8 JSON text)."""
+    start, end = receipt.signed_start, receipt.signed_end
+    if start is None and end is None:
+        return None
+    return SignedMeter(start=None if start is None else msgspec.Raw(start.encode()),
+                       end=None if end is None else msgspec.Raw(end.encode()))
 
 
 def remaining_hold(receipt: Receipt, boot_id: str, now_mono: float, now_wall: float,
@@ -115,9 +133,12 @@ class SnapshotKeeper:
         session, ended = state.session, state.ended_at
         receipt = None
         if session is not None and ended is not None:
+            signed = state.signed if state.signed_session == session.session_id else None
             receipt = Receipt(session=session, ended_mono=ended,
                               ended_wall=now_wall - (now_mono - ended), boot_id=self.boot_id,
-                              text=state.session_text, final=state.final)
+                              text=state.session_text, final=state.final,
+                              signed_start=_text(signed.start) if signed else None,
+                              signed_end=_text(signed.end) if signed else None)
         return Snapshot(default_price=state.default_price, receipt=receipt,
                         boot_id=self.boot_id if state.evse_session else "",
                         evse_session=state.evse_session, evse_id=state.evse_id,
@@ -195,7 +216,8 @@ class SnapshotKeeper:
             left = remaining_hold(receipt, self.boot_id, now_mono, now_wall, self.hold_s)
             if left is not None:
                 state = model.receipt(state, receipt.session, receipt.text, receipt.final,
-                                      ended_at=now_mono - (self.hold_s - left))
+                                      ended_at=now_mono - (self.hold_s - left),
+                                      signed=_signed(receipt))
         return state
 
     def _load(self) -> tuple[Snapshot, str | None, str, int]:
