@@ -2,7 +2,7 @@
 
 - every package has Config.in, <pkg>.mk and <pkg>.hash, and the top Config.in
   sources it;
-- the .mk versions are the versions pyproject.toml pins;
+- the .mk versions are the versions pyproject.toml pins (for a tested range, its newest);
 - the .hash sums match the sdists `pip download --no-binary :all: --no-deps`
   fetches and the license files in them (skipped offline, saying why);
 - cost-agent selects the python3 modules and packages the agent imports;
@@ -77,11 +77,15 @@ def hash_entries(path: Path) -> dict[tuple[str, str], str]:
 
 
 def pinned_versions() -> dict[str, str]:
+    """Each dependency's version as Buildroot ships it: the pin, or a tested range's newest."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     pins: dict[str, str] = {}
     for dep in project["dependencies"]:
         name, sep, version = dep.partition("==")
-        assert sep, f"dependency {dep!r} is not pinned with =="
+        if not sep:  # `>=oldest,<=newest`: both ends tested, nothing open-ended
+            name, sep, bounds = dep.partition(">=")
+            _, upper, version = bounds.partition(",<=")
+            assert sep and upper, f"dependency {dep!r} is neither pinned nor a closed range"
         pins[name.strip().lower()] = version.strip()
     return pins
 

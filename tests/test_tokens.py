@@ -5,12 +5,15 @@ status file, the state dir or a view."""
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import version
 from pathlib import Path
 
 from agent.dev.broker import Mosquitto
 from tests.harness import AgentProcess, Everest, cost, wait_until
 from tests.test_evse_integration import SESSIONS, Station, config, on_screen, view
 
+# gmqtt 0.8 logs every packet at debug level (`cmd: ..., packet: ...`); 0.7 and older do not.
+GMQTT_DUMPS_PACKETS = tuple(int(p) for p in version("gmqtt").split(".")[:2]) >= (0, 8)
 TOKENS = {1: "RFID-04A2B3C4D5E6F7", 2: "EMAID-DEXYZC1234567"}
 
 
@@ -41,7 +44,8 @@ def test_no_rfid_token_anywhere_at_debug_level(broker: Mosquitto, tmp_path: Path
             for i in (1, 2):
                 await wait_until(on_screen(tmp_path, i, "charging"), what=f"EVSE {i} charging")
             assert view(tmp_path, 1)["session_id"] == SESSIONS[1]
-            assert "packet: <" in agent.log()  # gmqtt's packet dumps ran, with sizes for bytes
+            if GMQTT_DUMPS_PACKETS:  # its packet dumps ran, with sizes for bytes
+                assert "packet: <" in agent.log()
             for where, text in exposed(tmp_path, agent).items():
                 for token in TOKENS.values():
                     assert token not in text, f"token in {where}"
