@@ -19,3 +19,12 @@ async def running(*workers: OutputWorker) -> AsyncIterator[None]:
         finally:
             for task in tasks:
                 task.cancel()
+
+
+async def cancelled(*tasks: asyncio.Task[None]) -> None:
+    """Cancel a test's background tasks (heartbeats, watchers) and wait until they ended."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

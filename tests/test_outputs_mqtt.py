@@ -15,6 +15,7 @@ from agent.dev.broker import Mosquitto
 from agent.process.mqtt import Connection
 from agent.settings.config import MqttConfig
 from tests.harness import MODULE_ID, AgentProcess, Everest, wait_until
+from tests.tasks import cancelled
 from tests.test_evse_integration import SESSIONS, Station, config
 
 VIEWS = {i: f"cost_agent/{MODULE_ID}/evse/{i}/view" for i in (1, 2)}
@@ -94,9 +95,7 @@ def test_each_evses_view_is_published_retained_to_its_own_topic(
                 await wait_until(lambda: len(hmi.got) > 2 and hmi.latest(2).get("link") == "up",
                                  what="views of the new run")
         finally:
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
+            await cancelled(beats)
             await agent.kill()
             await sim.close()
     asyncio.run(scenario())

@@ -4,7 +4,6 @@ agent process, the command as an integrator types it over SSH."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import subprocess
@@ -14,6 +13,7 @@ from typing import Any
 
 from agent.dev.broker import Mosquitto
 from tests.harness import REPO, AgentProcess, Everest, read_json, wait_until
+from tests.tasks import cancelled
 from tests.test_evse_integration import SESSIONS, Station, config, view
 
 
@@ -109,9 +109,7 @@ def test_status_summarises_each_evse_and_says_when_attention_is_needed(
             assert code == 1, text
             assert "the agent looks stopped" in text
         finally:
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
+            await cancelled(beats)
             await agent.kill()
             await sim.close()
     asyncio.run(scenario())
