@@ -166,6 +166,17 @@ class SessionEvent(Record):
     session_finished: Finished | UnsetType = UNSET
 
     @property
+    def signed(self) -> tuple[Signed | None, Signed | None]:
+        """The transaction's signed meter values this event carries: (start, end), as published."""
+        started, finished = self.transaction_started, self.transaction_finished
+        if started is not UNSET:
+            return _signed_value(started.signed_meter_value), None
+        if finished is not UNSET:
+            return (_signed_value(finished.start_signed_meter_value),
+                    _signed_value(finished.signed_meter_value))
+        return None, None
+
+    @property
     def token(self) -> Token | None:
         """The id token this event carries (SessionStarted or TransactionStarted), if any."""
         started = self.transaction_started
@@ -268,18 +279,13 @@ def _complete(event: SessionEvent) -> SessionEvent:
     if field is not None and getattr(event, field) is UNSET:
         raise DecodeError("session_event", f"{event.event} without `{field}`")
     _printable("session_event", event.uuid)
-    started, finished = event.transaction_started, event.transaction_finished
-    signed = ([started.signed_meter_value] if started is not UNSET else []) + (
-        [finished.start_signed_meter_value, finished.signed_meter_value]
-        if finished is not UNSET else [])
-    for raw in signed:
-        value = signed_value(raw)
+    for value in event.signed:
         if value is not None:
             _decoders().signed.decode(value)  # raises ValidationError: the event is rejected
     return event
 
 
-def signed_value(raw: Signed | UnsetType) -> Signed | None:
+def _signed_value(raw: Signed | UnsetType) -> Signed | None:
     """A signed meter value as published, or None (absent, or written as null)."""
     return None if raw is UNSET or raw == b"null" else raw
 

@@ -311,17 +311,10 @@ class DisplayModel:
 
 def _with_signed(state: State, event: SessionEvent) -> State:
     """Keep the transaction's signed meter values (Eichrecht) that `event` carries, as published."""
-    from agent.everest.evse_manager import signed_value
-
-    start = end = None
-    if event.transaction_started is not UNSET:
-        start = signed_value(event.transaction_started.signed_meter_value)
-    if event.transaction_finished is not UNSET:
-        start = signed_value(event.transaction_finished.start_signed_meter_value)
-        end = signed_value(event.transaction_finished.signed_meter_value)
+    start, end = event.signed
     if start is None and end is None:
         return state
-    old = state.signed if state.signed_session == event.uuid else None
+    old = state.signed_for(event.uuid)
     if old is not None:
         start = start if start is not None else old.start
         end = end if end is not None else old.end

@@ -61,9 +61,8 @@ class Renderer:
             source = state.tariff.messages if state.tariff is not None else (
                 state.default_price.messages if state.default_price is not None else None)
             view: View = self._idle_view(screen, link, tuple(source or ()), state.preview,
-                                         state.evse_id, live, updated_at)
-            if state.meter_public_key is not None:  # (the idle views are cached without it)
-                view = msgspec.structs.replace(view, meter_public_key=state.meter_public_key)
+                                         state.evse_id, state.meter_public_key, live,
+                                         updated_at)
             return view
         code = self._code(session.currency)
         chosen: Chosen = self._chosen(tuple(state.session_text or ()))
@@ -87,7 +86,7 @@ class Renderer:
             message=chosen.text, language=chosen.language, qr_code=qr or chosen.qr_code,
             updated_at=updated_at, estimate=state.estimate, evse=self.evse,
             evse_id=state.evse_id, live=live, meter_public_key=state.meter_public_key,
-            signed_meter=state.signed if state.signed_session == session.session_id else None,
+            signed_meter=state.signed_for(session.session_id),
             live_total=self._live_total(state, total) if screen != "finished" else None)
 
     def _live_total(self, state: State, total: Total) -> LiveTotal | None:
@@ -110,14 +109,15 @@ class Renderer:
 
     def _render_idle_view(self, screen: Screen, link: Literal["up", "down"],
                           messages: tuple[MessageContent, ...], preview: tuple[str, ...],
-                          evse_id: str | None, live: Live | None, updated_at: str) -> View:
+                          evse_id: str | None, meter_public_key: str | None,
+                          live: Live | None, updated_at: str) -> View:
         chosen: Chosen = self._chosen(messages)
         pay = (payment_url(self._payment_template, evse_id, self.evse) if screen == "price"
                else None)
         return View(screen=screen, link=link, message=chosen.text or "",
                     language=chosen.language, qr_code=chosen.qr_code, preview=list(preview),
                     updated_at=updated_at, evse=self.evse, evse_id=evse_id, live=live,
-                    payment_url=pay)
+                    payment_url=pay, meter_public_key=meter_public_key)
 
     def _render_prices(self, components: tuple[ChargingPriceComponent, ...],
                        idle_price: IdlePrice | msgspec.UnsetType | None, nxt: NextKey | None,

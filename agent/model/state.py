@@ -136,6 +136,10 @@ class State(Record):
         return (self.evse_session is None and self.live is not None
                 and self.live.state in SESSION_STATES)
 
+    def signed_for(self, session_id: str) -> SignedMeter | None:
+        """The signed meter values of `session_id`, if the state holds them."""
+        return self.signed if self.signed_session == session_id else None
+
     def evse_runs(self, session_id: str) -> bool:
         """`session_id` is (or may be, its start unseen) the session on the EVSE right now."""
         return self.evse_session == session_id or self.unnamed_session

@@ -133,7 +133,7 @@ class SnapshotKeeper:
         session, ended = state.session, state.ended_at
         receipt = None
         if session is not None and ended is not None:
-            signed = state.signed if state.signed_session == session.session_id else None
+            signed = state.signed_for(session.session_id)
             receipt = Receipt(session=session, ended_mono=ended,
                               ended_wall=now_wall - (now_mono - ended), boot_id=self.boot_id,
                               text=state.session_text, final=state.final,
