@@ -1,7 +1,8 @@
 #!/bin/sh
 # Bootstraps everything the demo and the tests need on a fresh machine:
 # a virtualenv with the package and its dev extras, and mosquitto (plus shellcheck for the
-# init-script test and zbar-tools for the QR code scan test) from the distribution when
+# init-script test, zbar-tools for the QR code scan test, chromium and chromium-driver for the
+# web display's browser tests) from the distribution when
 # missing. Idempotent; safe to run every time.
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,6 +35,10 @@ if ! command -v shellcheck >/dev/null 2>&1; then
 fi
 if ! command -v zbarimg >/dev/null 2>&1; then
     apt_install zbar-tools || echo "setup: zbar-tools not installed; the QR code scan test will skip" >&2
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver (apt-get) for the web display's browser tests" >&2
+    apt_install chromium chromium-driver || echo "setup: chromium not installed; the browser tests will skip" >&2
 fi
 
 stamp="$VENV/.installed"
