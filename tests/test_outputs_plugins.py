@@ -8,13 +8,13 @@ import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
 
 from agent.model.view import View, encode_view
-from agent.outputs.base import OutputConfig
+from agent.outputs.base import Output, OutputConfig
 from agent.outputs.registry import ENTRY_POINT_GROUP, UnknownOutput, load_kind
 
 PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
@@ -67,7 +67,7 @@ def test_plugin_receives_its_own_table_and_shows_views(tmp_path: Path) -> None:
              View(screen="charging", link="up", session_id="s", status="Running")]
 
     async def main() -> None:
-        out = kind.create(config)
+        out = cast(Output, kind.create(config))
         await out.open()
         for view in views:
             await out.show(view)
@@ -94,7 +94,8 @@ def test_misconfigured_plugin_error_names_the_key(table: dict[str, Any], needle:
 @pytest.mark.parametrize("stage", ["open", "show"])
 def test_failing_plugin_raises_like_any_output(tmp_path: Path, stage: str) -> None:
     kind = load_kind("testsink")
-    out = kind.create(convert({"type": "testsink", "path": str(tmp_path / "v"), "fail": stage}))
+    out = cast(Output, kind.create(convert({"type": "testsink", "path": str(tmp_path / "v"),
+                                            "fail": stage})))
 
     async def main() -> None:
         await out.open()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated, ClassVar, Protocol
 
 import msgspec
 from msgspec import Meta
@@ -20,6 +20,19 @@ class OutputConfig(Settings, kw_only=True,
     evse: Annotated[int, Meta(ge=1)] | None = None
     # Worker retry after a failed open/show: doubles from 0.1 s up to this cap.
     retry_max_s: float = msgspec.field(default=0.5)
+    # A kind that serves every display of the station at once (the web page) takes no `evse`.
+    STATION: ClassVar[bool] = False
+
+
+class OutputStats(msgspec.Struct):
+    """Per-output counters for the status file."""
+
+    ok: int = 0
+    failed: int = 0
+    # The newest attempt failed (retrying); false again after the next success.
+    failing: bool = False
+    last_error: str | None = None
+    last_error_at: str | None = None
 
 
 class Output(Protocol):
@@ -65,10 +78,32 @@ class Watched(Protocol):
         """Raise when the device was lost or replaced; cancelled when there is work."""
 
 
+class StationOutput(Protocol):
+    """An output that serves every display of the station at once (`type = "web"`).
+
+    The runtime hands it each display's newest view with update() (which must not block) and
+    runs serve() in its task group until the agent stops; serve() keeps its own failures (a
+    port in use) in `stats` and retries, and raises only for a bug.
+    """
+
+    name: str
+
+    @property
+    def stats(self) -> OutputStats:
+        """Its counters for the status file."""
+
+    def update(self, evse: int | None, view: View) -> None:
+        """Take the newest view of one display (`evse` None: the station's one display)."""
+
+    async def serve(self) -> None:
+        """Serve until cancelled."""
+
+
 class OutputKind(Protocol):
     """What a built-in output module or a `cost_agent.outputs` entry point provides."""
 
     CONFIG: type[OutputConfig]
 
-    def create(self, config: OutputConfig) -> Output:
-        """Build an output from its validated config table."""
+    def create(self, config: OutputConfig) -> Output | StationOutput:
+        """Build an output from its validated config table (a StationOutput when its config
+        class says STATION)."""

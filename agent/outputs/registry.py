@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "gpio": "agent.outputs.gpio",
     "exec": "agent.outputs.exec",
     "mqtt": "agent.outputs.mqtt",
+    "web": "agent.outputs.web",
     "hd44780": "agent.outputs.hd44780.driver",
 }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from typing import cast
 
 import msgspec
 
@@ -12,7 +14,7 @@ from agent.everest.session_cost import SessionCost
 from agent.model.display import DisplayModel
 from agent.model.state import Event, State
 from agent.model.view import View, same_content
-from agent.outputs.base import OutputConfig
+from agent.outputs.base import Output, OutputConfig, StationOutput
 from agent.outputs.registry import load_kind
 from agent.process.persist import SNAPSHOT_NAME, SnapshotKeeper
 from agent.process.status import wall_clock_text
@@ -27,9 +29,11 @@ class Panel:
     """Applies events to one display state and pushes each changed view to its outputs."""
 
     def __init__(self, model: DisplayModel, workers: list[OutputWorker], keeper: SnapshotKeeper,
-                 evse: EvseConfig | None = None, watch: ApiWatch | None = None) -> None:
+                 evse: EvseConfig | None = None, watch: ApiWatch | None = None,
+                 stations: Sequence[StationOutput] = ()) -> None:
         self.model = model
         self.workers = workers
+        self.stations = stations
         self.keeper = keeper
         self.evse = evse
         self.watch = watch
@@ -66,30 +70,43 @@ class Panel:
         self.view = msgspec.structs.replace(view, updated_at=wall_clock_text())
         for worker in self.workers:
             worker.submit(self.view)
+        key = self.evse.id if self.evse is not None else None
+        for station in self.stations:
+            station.update(key, self.view)
 
 
 def build_panels(config: Config) -> tuple[list[OutputWorker], list[Panel]]:
-    """Every output's worker, and one panel per [[evse]] (or one for the station)."""
-    workers = [_worker(i, oc) for i, oc in enumerate(config.output)]
+    """Every output's worker, and one panel per [[evse]] (or one for the station); the outputs
+    that serve the whole station are on every panel's `stations`."""
+    made = [_make(i, oc) for i, oc in enumerate(config.output)]
+    workers = [w for w in made if isinstance(w, OutputWorker)]
+    stations = [s for s in made if not isinstance(s, OutputWorker)]
     hold = config.display.finished_hold_s
     if not config.evse:
         return workers, [Panel(DisplayModel(config.display), workers,
-                               SnapshotKeeper(config.state.dir, hold))]
+                               SnapshotKeeper(config.state.dir, hold), stations=stations)]
     single = len(config.evse) == 1
     panels = []
     for evse in config.evse:
-        shows = [w for w, oc in zip(workers, config.output, strict=True)
-                 if oc.evse == evse.id or (single and oc.evse is None)]
+        shows = [w for w, oc in zip(made, config.output, strict=True)
+                 if isinstance(w, OutputWorker) and (oc.evse == evse.id
+                                                     or (single and oc.evse is None))]
         watch = ApiWatch(f"evse {evse.id}", evse.base(config.everest.topic_prefix),
                          config.watchdog.heartbeat_timeout_s)
         name = SNAPSHOT_NAME.replace(".json", f"-evse{evse.id}.json")
         template = evse.payment_url or config.display.payment_url
         panels.append(Panel(DisplayModel(config.display, evse.id, template), shows,
-                            SnapshotKeeper(config.state.dir, hold, name), evse, watch))
+                            SnapshotKeeper(config.state.dir, hold, name), evse, watch,
+                            stations))
     return workers, panels
 
 
-def _worker(index: int, oc: OutputConfig) -> OutputWorker:
+def _make(index: int, oc: OutputConfig) -> OutputWorker | StationOutput:
     kind = str(oc.__struct_config__.tag)
     output = load_kind(kind).create(oc)
-    return OutputWorker.for_config(oc.name or f"{kind}[{index}]", output, oc)
+    name = oc.name or f"{kind}[{index}]"
+    if oc.STATION:
+        station = cast(StationOutput, output)
+        station.name = name
+        return station
+    return OutputWorker.for_config(name, cast(Output, output), oc)

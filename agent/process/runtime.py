@@ -62,6 +62,8 @@ class Agent:
         self.counters = Counters(self.loop.time())
         self.notifier = Notifier()
         self.workers, self.panels = build_panels(config)
+        # The outputs that serve every display (the web page): on every panel, run once.
+        self.stations = list({id(s): s for p in self.panels for s in p.stations}.values())
         client_id = (config.mqtt.client_id or
                      f"cost-agent-{config.everest.module_id}-{os.getpid()}")[:64]
         self.session_api = ApiWatch("session_cost", config.everest.base(),
@@ -115,6 +117,8 @@ class Agent:
                 self._tg = tg
                 for worker in self.workers:
                     self._spawn(f"output:{worker.name}", worker.run)
+                for station in self.stations:
+                    self._spawn(f"output:{station.name}", station.serve)
                 for panel in self.panels:
                     self._spawn(f"persist:{panel.name}", panel.keeper.run)
                 self._spawn("mqtt", self.link.run)
@@ -129,7 +133,7 @@ class Agent:
                 self.notifier.send(READY="1", STATUS="running, link down")
                 log.info("running: module_id=%s broker=%s:%s outputs=%d",
                          self.config.everest.module_id, self.config.mqtt.host,
-                         self.config.mqtt.port, len(self.workers))
+                         self.config.mqtt.port, len(self.workers) + len(self.stations))
         except* _Stopped:
             pass
         except* Exception:
@@ -361,7 +365,8 @@ class Agent:
             now, self.session_api,
             link="up" if self.link_up() else "down", broker=self.link.stats, **single,
             interval_s=self.config.status.interval_s, threads=threading.active_count(),
-            outputs={w.name: w.stats for w in self.workers},
+            outputs={**{w.name: w.stats for w in self.workers},
+                     **{s.name: s.stats for s in self.stations}},
             pricing=self.pricing.stats() if self.pricing is not None else None,
             late_session_costs=sum(p.state.late_results for p in self.panels),
             evse=evses or None, log_dropped=logs.dropped())

@@ -13,26 +13,13 @@ import logging
 import time
 from typing import Literal, cast
 
-import msgspec
-
 from agent.model.view import View
-from agent.outputs.base import Output, OutputConfig, Repaintable
+from agent.outputs.base import Output, OutputConfig, OutputStats, Repaintable
 
 log = logging.getLogger(__name__)
 
 RETRY_START_S = 0.1
 CLOSE_TIMEOUT_S = 0.3
-
-
-class OutputStats(msgspec.Struct):
-    """Per-output counters for the status file."""
-
-    ok: int = 0
-    failed: int = 0
-    # The newest attempt failed (retrying); false again after the next success.
-    failing: bool = False
-    last_error: str | None = None
-    last_error_at: str | None = None
 
 
 class OutputWorker:

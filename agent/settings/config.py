@@ -205,7 +205,12 @@ def _check_evses(evses: list[EvseConfig], outputs: list[OutputConfig]) -> None:
         ids.add(evse.id)
         modules.add(evse.module_id)
     for i, output in enumerate(outputs):
-        if output.evse is None:
+        if output.STATION:
+            if output.evse is not None:
+                raise ConfigError(f"config key output[{i}].evse: a "
+                                  f"{output.__struct_config__.tag} output serves every EVSE "
+                                  "of the station (remove evse)")
+        elif output.evse is None:
             if len(evses) > 1:
                 raise ConfigError(f"config key output[{i}].evse: required with several "
                                   f"[[evse]] (ids {', '.join(map(str, sorted(ids)))})")

@@ -93,6 +93,8 @@ def _output(where: str, output: OutputConfig) -> None:
         except Exception as exc:
             raise ConfigError(f"config key {where}.{key}: {type(exc).__name__}: {exc}"
                               ) from None
+    elif kind == "web":
+        _web(where, output)
     elif kind == "gpio" or (kind == "hd44780" and getattr(output, "bus", "") == "gpio"):
         from agent.outputs.gpio_backend import check_gpiod
 
@@ -100,3 +102,22 @@ def _output(where: str, output: OutputConfig) -> None:
             check_gpiod()
         except RuntimeError as exc:
             raise ConfigError(f"config key {where}.type: {exc}") from None
+
+
+def _web(where: str, output: OutputConfig) -> None:
+    """h11 and segno installed, and the files the web output names usable."""
+    try:
+        import h11  # noqa: F401
+        import segno  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"config key {where}.type: web needs {exc.name} "
+                          "(pip install 'cost-agent[web]')") from None
+    from agent.outputs.web.config import WebConfig
+    from agent.outputs.web.feed import Feed
+    from agent.outputs.web.site import Site, SiteError
+
+    assert isinstance(output, WebConfig)
+    try:
+        Site.load(output, Feed())
+    except SiteError as exc:
+        raise ConfigError(f"config key {where}.{exc}") from None
