@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench footprint clean test-arm test-boot
+.PHONY: setup demo test lint bench footprint clean test-arm test-boot screenshots
 ARCH ?= arm64
 
 setup:
@@ -31,6 +31,10 @@ WORKERS ?= auto
 test: lint
 	$(BIN)/python bench/decode.py --check
 	$(BIN)/pytest -n $(WORKERS) -rs --durations=15 $(PYTEST_ARGS)
+
+# Each screen of the web display at 800x480 in headless chromium, into docs/screens/.
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

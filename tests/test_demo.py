@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.test_outputs_qr import ZBARIMG, qr_lines, scan, to_pgm
@@ -57,3 +58,35 @@ def test_station_demo_two_connectors_side_by_side(tmp_path: Path) -> None:
     if ZBARIMG is not None:
         url = scan(to_pgm(code, ink_is_light=True), tmp_path)
         assert url.startswith("https://receipts.example.com/")
+
+
+def test_station_demo_serves_the_web_display_and_prints_its_address() -> None:
+    import json
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "demo", "--evses", "2", "--step",
+                             "0.6"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("demo: web display on http://127.0.0.1:"), first
+        url = first.split()[4]
+        views: list[dict[str, object]] = []
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url + "views.json", timeout=5) as reply:
+                    views = json.loads(reply.read())
+                if len(views) == 2:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert [v["evse"] for v in views] == [1, 2]
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            assert b"/static/app.js" in reply.read()
+        proc.stdout.read()
+        assert proc.wait(timeout=120) == 0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -14,29 +14,10 @@ import pytest
 from agent.dev.broker import Mosquitto
 from tests.harness import EMULATED, read_json, wait_until
 from tests.test_evse_integration import SESSIONS
-from tests.web import Events, get, http, running_cost, station
+from tests.web import Events, both_up, get, http, running_cost, station
 
 SAFETY = {"content-security-policy": "default-src 'self'; frame-ancestors 'none'",
           "x-content-type-options": "nosniff"}
-
-
-async def both_up(port: int) -> list[dict[str, object]]:
-    """The current views once both EVSEs' links are up."""
-    async def views() -> list[dict[str, object]]:
-        return list((await http(port, get("/views.json"))).json())
-    async def ready() -> bool:
-        try:
-            found = await views()
-        except OSError:
-            return False
-        return [v["evse"] for v in found] == [1, 2] and all(
-            v["view"]["link"] == "up" for v in found)  # type: ignore[index]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while not await ready():
-        assert loop.time() < deadline, "web display never showed both links up"
-        await asyncio.sleep(0.1)
-    return await views()
 
 
 def test_the_page_its_assets_and_the_views_are_served_with_the_safety_headers(

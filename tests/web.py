@@ -117,6 +117,25 @@ class Events:
             self.pings += 1
 
 
+async def both_up(port: int) -> list[dict[str, object]]:
+    """The current views once both EVSEs' links are up."""
+    async def views() -> list[dict[str, object]]:
+        return list((await http(port, get("/views.json"))).json())
+    async def ready() -> bool:
+        try:
+            found = await views()
+        except OSError:
+            return False
+        return [v["evse"] for v in found] == [1, 2] and all(
+            v["view"]["link"] == "up" for v in found)  # type: ignore[index]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not await ready():
+        assert loop.time() < deadline, "web display never showed both links up"
+        await asyncio.sleep(0.1)
+    return await views()
+
+
 @contextlib.asynccontextmanager
 async def station(tmp: Path, broker_port: int, web: str = "", listen: str | None = None
                   ) -> AsyncIterator[tuple[Everest, Station, AgentProcess, int]]:
@@ -128,6 +147,8 @@ async def station(tmp: Path, broker_port: int, web: str = "", listen: str | None
     agent = await AgentProcess(web_config(tmp, broker_port, listen or f"127.0.0.1:{port}",
                                           web)).start()
     try:
+        if listen is None:
+            await both_up(port)
         yield sim, sta, agent, port
     finally:
         await cancelled(beats)

@@ -46,8 +46,10 @@ def board(views: Sequence[View | None], width: int, lines: int) -> str:
 
 
 async def show(panels: Sequence[Panel], width: int = 26, lines: int = 5) -> None:
-    """Print the board when a screen changes, and at most every second otherwise."""
+    """Print the board when a screen changes, and at most every second otherwise; on a
+    terminal, redraw it in place at every change instead."""
     loop = asyncio.get_running_loop()
+    in_place = sys.stdout.isatty()
     last_text, last_at = "", 0.0
     last_screens: tuple[str | None, ...] = ()
     while True:
@@ -55,12 +57,16 @@ async def show(panels: Sequence[Panel], width: int = 26, lines: int = 5) -> None
         screens = tuple(v.screen if v else None for v in views)
         text = board(views, width, lines)
         now = loop.time()
-        if text != last_text and (screens != last_screens or now - last_at >= PRINT_EVERY_S):
-            await asyncio.to_thread(_print, text)
+        if text != last_text and (in_place or screens != last_screens
+                                  or now - last_at >= PRINT_EVERY_S):
+            up = last_text.count("\n") + 1 if in_place and last_text else 0
+            await asyncio.to_thread(_print, text, up)
             last_text, last_screens, last_at = text, screens, now
         await asyncio.sleep(0.2)
 
 
-def _print(text: str) -> None:
+def _print(text: str, up: int = 0) -> None:
+    if up:
+        sys.stdout.write(f"\x1b[{up}F\x1b[J")  # back to the board's first line, clear below
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

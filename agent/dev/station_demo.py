@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import tempfile
 from datetime import UTC, datetime
 
 from agent.dev.board import board, show
-from agent.dev.broker import Mosquitto
+from agent.dev.broker import Mosquitto, free_port
 from agent.dev.simulator import Simulator
 from agent.dev.station import play_station, station_schedule
 from agent.model.view import View
@@ -25,10 +26,12 @@ log = logging.getLogger(__name__)
 
 CHARGE_TICKS = 40
 TICK_S = 0.25
+WEB_PORT = 8080
 
 
-def station_config(port: int, tmp: str, evses: int) -> Config:
-    """The demo station: N [[evse]] modules, a file output per EVSE (the board shows them)."""
+def station_config(port: int, tmp: str, evses: int, web_port: int | None = None) -> Config:
+    """The demo station: N [[evse]] modules, a file output per EVSE (the board shows them),
+    and the web display on `web_port`."""
     parts = [f"""
 [mqtt]
 port = {port}
@@ -44,15 +47,38 @@ dir = "{tmp}/state"
 """]
     for i in range(1, evses + 1):
         parts.append(f'[[evse]]\nid = {i}\nmodule_id = "evse_manager_consumer_{i}"\n'
+                     'payment_url = "https://pay.example.com/{evse_id}"\n'
                      f'[[output]]\ntype = "file"\npath = "{tmp}/display{i}.json"\nevse = {i}\n')
+    if web_port is not None:
+        parts.append(f'[[output]]\ntype = "web"\nlisten = "127.0.0.1:{web_port}"\n'
+                     'title = "cost-agent demo"\nlanguages = ["en", "de"]\n')
     return parse("".join(parts))
+
+
+def web_port() -> int | None:
+    """8080 when free, else any free port; None without the web extra (h11, segno)."""
+    try:
+        import h11  # noqa: F401
+        import segno  # noqa: F401
+    except ImportError:
+        return None
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", WEB_PORT))
+        except OSError:
+            return free_port()
+    return WEB_PORT
 
 
 async def run_station(evses: int, step_s: float = 2.0) -> int:
     """Play one staggered round of sessions; 0 when every display ended on its receipt."""
     tick_s = TICK_S * step_s / 2.0
     with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="cost-agent-demo-") as tmp:
-        config = station_config(broker.port, tmp, evses)
+        port = web_port()
+        config = station_config(broker.port, tmp, evses, port)
+        if port is not None:
+            print(f"demo: web display on http://127.0.0.1:{port}/ (one connector: "
+                  f"http://127.0.0.1:{port}/evse/1)", flush=True)
         agent = Agent(config)
         agent.install_signal_handlers()
         sim = Simulator("127.0.0.1", broker.port, config.everest.module_id, check_timeout_s=5.0)

@@ -114,9 +114,13 @@
                 el("span", "screen-title", label(view.screen)));
     const info = el("div", "info");
     const total = view.total;
-    if (view.screen === "unavailable") {
-      info.append(el("div", "headline", view.link === "down" ? label("offline") : label("unavailable")));
-      if (view.link === "down") info.append(el("div", "detail", label("offline_detail")));
+    if (view.link === "down") {
+      // Whatever the screen: EVerest does not answer, so nothing here is current.
+      const box = el("div", "offline");
+      box.append(el("div", "headline", label("offline")), el("div", "detail", label("offline_detail")));
+      info.append(box);
+    } else if (view.screen === "unavailable") {
+      info.append(el("div", "headline", label("unavailable")));
     }
     if (total && view.screen !== "price") {
       const row = el("div", "amount");
