@@ -9,13 +9,16 @@ Usage: `.venv/bin/python bench/footprint.py [--runs N] [--quick] [--check] [--lo
 - idle CPU: utime+stime of the agent from /proc over `--idle` seconds of 1 Hz heartbeats,
   as % of one core;
 - growth: RSS before/after `--messages` messages (heartbeats, default_price, session_cost);
-- stop: SIGTERM to exit.
+- stop: SIGTERM to exit;
+- web: idle RSS with a web output serving two open event streams (two kiosk pages), minus the
+  idle RSS without it (`--no-web` skips it).
 
 The agent package is byte-compiled first, as on the board (buildroot installs .pyc; here
 PYTHONDONTWRITEBYTECODE would make every start compile it from source): `--source` skips that.
 `--check` exits 1 when a limit of issue 10 is exceeded (RSS 1.30x, start 2.0x, idle CPU 0.2 %,
-growth 1 MB). Each measurement is a function taking the command to start, so other ways of
-running the agent (another loop, an emulator) only need another command.
+growth 1 MB; the web output's +2 MiB of issue 18). Each measurement is a function taking the
+command to start, so other ways of running the agent (another loop, an emulator) only need
+another command.
 
 `--guest-rss` (for qemu-user, where VmRSS includes the emulator): starts the agent `--runs`
 times and prints, per run, its idle RSS, the RSS of the agent's own mappings (method:
@@ -44,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agent.dev.broker import Mosquitto  # noqa: E402
+from agent.dev.broker import Mosquitto, free_port  # noqa: E402
 from bench import guest_rss, payloads  # noqa: E402
 
 MODULE_ID = "session_cost_consumer"
@@ -54,7 +57,7 @@ SLEEP_S = 3600
 
 # The limits of issue 10 by figure name; the ratios are agent / bare python.
 LIMITS: dict[str, float] = {"rss_ratio": 1.30, "start_ratio": 2.0, "idle_cpu_pct": 0.2,
-                            "growth_mb": 1.0}
+                            "growth_mb": 1.0, "web_mb": 2.0}
 
 # Running the agent on asyncio's own loop although uvloop is installed: a None entry in
 # sys.modules makes `import uvloop` raise ImportError, which the CLI takes as "not installed".
@@ -75,9 +78,11 @@ def bare_command(sleep: bool) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def agent_config(tmp: Path, port: int, status_interval_s: float = 5.0) -> Path:
-    """A minimal agent config: the private broker and one file output under `tmp`."""
-    path = tmp / f"agent-{status_interval_s:g}.toml"
+def agent_config(tmp: Path, port: int, status_interval_s: float = 5.0,
+                 web_port: int | None = None) -> Path:
+    """A minimal agent config: the private broker and one file output under `tmp` (and the web
+    display on `web_port`)."""
+    path = tmp / f"agent-{status_interval_s:g}{'-web' if web_port else ''}.toml"
     path.write_text(f"""
 [everest]
 module_id = "{MODULE_ID}"
@@ -91,7 +96,7 @@ dir = "{tmp}/state"
 [[output]]
 type = "file"
 path = "{tmp}/display.json"
-""")
+""" + (f'[[output]]\ntype = "web"\nlisten = "127.0.0.1:{web_port}"\n' if web_port else ""))
     return path
 
 
@@ -280,6 +285,51 @@ def agent_run(command: Sequence[str], port: int, settle: float) -> AgentRun:
         watcher.close()
 
 
+def web_rss_kb(command: Sequence[str], port: int, web_port: int, settle: float) -> int:
+    """Idle RSS of the agent with a web output serving a page load and two open event streams
+    (the kiosk pages of a two-connector station)."""
+    watcher = RawMqtt(port, f"bench-web-{os.getpid()}")
+    pages: list[socket.socket] = []
+    try:
+        watcher.subscribe(CHECK_TOPIC)
+        with running(command) as proc:
+            watcher.wait_publish(CHECK_TOPIC, b"true", timeout=30)
+            for path in ("/", "/static/app.js", "/static/style.css", "/config.json"):
+                _http_get(web_port, path)
+            for _ in range(2):
+                page = socket.create_connection(("127.0.0.1", web_port), timeout=10)
+                page.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{web_port}\r\n\r\n"
+                             .encode())
+                got = b""
+                while b"event: view" not in got:
+                    chunk = page.recv(65536)
+                    if not chunk:
+                        raise RuntimeError("the web display closed the event stream")
+                    got += chunk
+                pages.append(page)
+            time.sleep(settle)
+            rss = rss_kb(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+            return rss
+    finally:
+        for page in pages:
+            page.close()
+        watcher.close()
+
+
+def _http_get(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    if not data.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"GET {path}: {data[:40]!r}")
+    return data
+
+
 def idle_cpu_pct(command: Sequence[str], port: int, seconds: float, settle: float) -> float:
     """The agent's CPU, % of one core, over `seconds` of 1 Hz heartbeats (after `settle`)."""
     feeder = RawMqtt(port, f"bench-beat-{os.getpid()}")
@@ -410,6 +460,7 @@ class Figures:
     idle_cpu_pct: float | None
     growth: Growth | None
     exit_statuses: list[int] = field(default_factory=list)
+    web_rss_kb: float | None = None
 
     @property
     def ratios(self) -> dict[str, float]:
@@ -420,6 +471,8 @@ class Figures:
             out["idle_cpu_pct"] = self.idle_cpu_pct
         if self.growth is not None:
             out["growth_mb"] = self.growth.mb
+        if self.web_rss_kb is not None:
+            out["web_mb"] = (self.web_rss_kb - self.rss_kb) / 1024
         return out
 
 
@@ -427,12 +480,16 @@ def measure(loop: str, port: int, tmp: Path, args: argparse.Namespace,
             bare_start: Callable[[], float], bare_rss: Callable[[], float]) -> Figures:
     """Every measurement for one loop; the bare figures are taken interleaved with the agent's."""
     command = agent_command(agent_config(tmp, port), loop)
-    runs, starts, rsss = [], [], []
+    web_port = free_port()
+    with_web = agent_command(agent_config(tmp, port, web_port=web_port), loop)
+    runs, starts, rsss, webs = [], [], [], []
     for _ in range(args.runs):
         # Interleaved, so that the machine's load at the time weighs on both sides alike.
         starts.append(bare_start())
         rsss.append(bare_rss())
         runs.append(agent_run(command, port, args.settle))
+        if args.web:
+            webs.append(web_rss_kb(with_web, port, web_port, args.settle))
     cpu = [idle_cpu_pct(command, port, args.idle, args.settle)
            for _ in range(args.idle_runs if args.idle > 0 else 0)]
     growth = None
@@ -446,7 +503,8 @@ def measure(loop: str, port: int, tmp: Path, args: argparse.Namespace,
                    rss_kb=statistics.median(r.rss_kb for r in runs),
                    stop_ms=statistics.median(r.stop_s for r in runs) * 1000,
                    idle_cpu_pct=statistics.median(cpu) if cpu else None, growth=growth,
-                   exit_statuses=[r.exit_status for r in runs])
+                   exit_statuses=[r.exit_status for r in runs],
+                   web_rss_kb=statistics.median(webs) if webs else None)
 
 
 def table(figures: Sequence[Figures]) -> str:
@@ -465,6 +523,8 @@ def table(figures: Sequence[Figures]) -> str:
          lambda f: "-" if f.growth is None else f"{f.growth.mb:+.2f}"),
         ("  over messages sent / taken",
          lambda f: "-" if f.growth is None else f"{f.growth.sent} / {f.growth.received}"),
+        (f"web output + 2 pages, RSS (MiB, < +{LIMITS['web_mb']:g})",
+         lambda f: "-" if f.web_rss_kb is None else f"{f.ratios['web_mb']:+.2f}"),
         ("SIGTERM to exit (ms)", lambda f: f"{f.stop_ms:.0f}"),
         ("exit statuses", lambda f: ",".join(map(str, f.exit_statuses))),
     ]
@@ -528,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--source", action="store_true",
                         help="do not byte-compile the agent first (start compiles it each time)")
+    parser.add_argument("--no-web", dest="web", action="store_false",
+                        help="skip the RSS with a web output and two open pages")
     parser.add_argument("--guest-rss", action="store_true",
                         help="per run: idle RSS, the agent's own mappings' RSS (qemu-user), stop")
     args = parser.parse_args(argv)
@@ -554,7 +616,8 @@ def main(argv: list[str] | None = None) -> int:
                            "rss_kb": f.rss_kb, "stop_ms": f.stop_ms,
                            "idle_cpu_pct": f.idle_cpu_pct, **f.ratios,
                            "growth_sent": f.growth.sent if f.growth else None,
-                           "growth_received": f.growth.received if f.growth else None}
+                           "growth_received": f.growth.received if f.growth else None,
+                           "web_rss_kb": f.web_rss_kb}
                           for f in results]))
     problems = [p for f in results for p in failures(f)]
     for problem in problems:

@@ -29,10 +29,11 @@ SCRIPT: Final = ROOT / "bench" / "footprint.py"
 
 
 def _figures(rss_kb: float = 24000.0, start_ms: float = 100.0, cpu: float = 0.1,
-             growth_kb: int = 100) -> Figures:
+             growth_kb: int = 100, web_kb: float = 1024.0) -> Figures:
     return Figures(loop="auto", bare_start_ms=60.0, bare_rss_kb=20000.0, start_ms=start_ms,
                    rss_kb=rss_kb, stop_ms=30.0, idle_cpu_pct=cpu,
-                   growth=Growth(20000, 20000 + growth_kb, 1000, 1000), exit_statuses=[0, 0])
+                   growth=Growth(20000, 20000 + growth_kb, 1000, 1000), exit_statuses=[0, 0],
+                   web_rss_kb=rss_kb + web_kb)
 
 
 def test_mqtt_remaining_length_encoding() -> None:
@@ -62,7 +63,8 @@ def test_limits_and_table() -> None:
     assert failures(good) == []
     text = table([good])
     assert "1.200" in text and "RSS ratio" in text and "+0.10" in text
-    bad = _figures(rss_kb=30000.0, start_ms=200.0, cpu=0.5, growth_kb=2000)
+    assert "web output" in text and "+1.00" in text
+    bad = _figures(rss_kb=30000.0, start_ms=200.0, cpu=0.5, growth_kb=2000, web_kb=3000)
     problems = failures(bad)
     assert len(problems) == len(LIMITS), problems
     lost = _figures()
@@ -88,3 +90,5 @@ def test_quick_run_reports_every_figure() -> None:
     assert 0.5 < doc["rss_ratio"] < 5 and doc["start_ratio"] > 0.5
     assert doc["growth_sent"] == doc["growth_received"] > 0
     assert abs(doc["growth_mb"]) < 50
+    # The web output measured with two open pages: some RAM, less than the whole agent's.
+    assert 0 < doc["web_rss_kb"] - doc["rss_kb"] < doc["rss_kb"]

@@ -69,9 +69,10 @@ def get(path: str, host: str = "127.0.0.1", method: str = "GET", extra: str = ""
 class Events:
     """A page's event stream read through a raw socket: every `view` item it got, in order."""
 
-    def __init__(self, port: int, path: str = "/events") -> None:
+    def __init__(self, port: int, path: str = "/events", retry: bool = False) -> None:
         self.port = port
         self.path = path
+        self.retry = retry  # after a 503 (max_clients streams open), as the page does
         self.items: list[dict[str, Any]] = []
         self.pings = 0
         self.status = 0
@@ -92,6 +93,13 @@ class Events:
         return view
 
     async def _read(self) -> None:
+        while True:
+            await self._stream()
+            if not (self.retry and self.status == 503):
+                return
+            await asyncio.sleep(0.2)
+
+    async def _stream(self) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             writer.write(get(self.path).replace(b"Connection: close\r\n", b""))

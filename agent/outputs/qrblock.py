@@ -15,28 +15,28 @@ import logging
 from functools import lru_cache
 from typing import Literal
 
+from agent.outputs.qrmatrix import modules
+
 log = logging.getLogger(__name__)
 
 Colors = Literal["light-on-dark", "dark-on-light"]
-QUIET_ZONE = 4
 _CELLS = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
 _missing_logged = False
 
 
 def matrix(payload: str) -> list[list[bool]] | None:
-    """The code's modules (True = dark) with the quiet zone, or None without segno."""
+    """The code's modules (True = dark) with the quiet zone, or None without segno (or when
+    `payload` does not fit a QR code)."""
     global _missing_logged  # noqa: PLW0603 - one log line per process, not per view
     try:
-        import segno  # only when a code is drawn
+        found = modules(payload)  # segno's encoder, imported on the first code drawn
     except ImportError:
         if not _missing_logged:
             _missing_logged = True
             log.warning("QR codes are shown as text: drawing them needs segno "
                         "(pip install 'cost-agent[qr]')")
         return None
-    code = segno.make_qr(payload, error="m")
-    return [[bool(module) for module in row]
-            for row in code.matrix_iter(scale=1, border=QUIET_ZONE)]
+    return [list(row) for row in found] if found is not None else None
 
 
 @lru_cache(maxsize=8)

@@ -106,9 +106,12 @@ def _output(where: str, output: OutputConfig) -> None:
 
 def _web(where: str, output: OutputConfig) -> None:
     """h11 and segno installed, and the files the web output names usable."""
+    from agent.outputs.qrmatrix import encoder
+
     try:
         import h11  # noqa: F401
-        import segno  # noqa: F401
+
+        encoder()  # segno's, without the rest of segno (see qrmatrix)
     except ImportError as exc:
         raise ConfigError(f"config key {where}.type: web needs {exc.name} "
                           "(pip install 'cost-agent[web]')") from None

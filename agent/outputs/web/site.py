@@ -6,7 +6,6 @@ Pure routing over what was loaded at start (`Site.load`); the HTTP connection is
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs
@@ -66,7 +65,8 @@ class Site:
     @classmethod
     def load(cls, config: WebConfig, feed: Feed) -> Site:
         """Read the built-in assets and the integrator's files (blocking: at start only)."""
-        folder = resources.files(__package__).joinpath("assets")
+        # Files beside this module (importlib.resources would cost ~1 MiB of RSS for nothing).
+        folder = Path(__file__).parent / "assets"
         assets = {
             "/": (b"text/html; charset=utf-8", folder.joinpath("index.html").read_bytes()),
             "/static/app.js": (b"text/javascript; charset=utf-8",
