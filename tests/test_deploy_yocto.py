@@ -56,8 +56,8 @@ PYTHON3_PACKAGES_FOR_MODULE: dict[str, tuple[str, ...]] = {
     "http": ("python3-netclient",),
     "urllib": ("python3-netclient",),  # urllib.parse is in core, urllib.request is not
     "uuid": ("python3-netclient",),
-    # importlib is core, but importlib.metadata (plugin output types) imports email and csv
-    "importlib": ("python3-email", "python3-csv"),
+    # importlib (and csv) is core, but importlib.metadata (plugin output types) imports email
+    "importlib": ("python3-email",),
     "json": ("python3-json",),
     "logging": ("python3-logging",),
     "queue": ("python3-threading",),
@@ -245,6 +245,11 @@ def test_cost_agent_source_is_the_tarball_of_make_yocto_tarball() -> None:
     recipe = recipe_vars(COST_AGENT)
     assert recipe["SRC_URI"] == "file://cost-agent-${PV}.tar.gz"
     assert "S" not in recipe  # the default, ${WORKDIR}/${BP}: the tarball's top directory
+    # without the tarball the recipe is skipped, saying how to make it (a missing file:// would
+    # fail the parse of every recipe); externalsrc needs none
+    anon = function_body(COST_AGENT, "python")
+    assert 'd.getVar("EXTERNALSRC")' in anon
+    assert "SkipRecipe" in anon and "make yocto-tarball" in anon
     assert re.search(r"^yocto-tarball:", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     files = COST_AGENT.parent / "files"
