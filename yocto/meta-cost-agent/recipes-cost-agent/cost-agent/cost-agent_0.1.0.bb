@@ -31,7 +31,11 @@ python () {
         d.setVar("SRC_URI", "")
         return
     tarball = d.expand("cost-agent-${PV}.tar.gz")
-    if not bb.utils.which(d.getVar("FILESPATH"), tarball):
+    found, looked = bb.utils.which(d.getVar("FILESPATH"), tarball, history=True)
+    # parse again once it is made (bitbake caches the skip), not only on edits
+    for path in looked:
+        bb.parse.mark_dependency(d, path)
+    if not found:
         raise bb.parse.SkipRecipe("%s not found: run `make yocto-tarball` in the cost-agent tree" % tarball)
 }
 
