@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench footprint clean test-arm test-boot screenshots
+.PHONY: setup demo test lint bench footprint clean test-arm test-boot screenshots yocto-tarball
 ARCH ?= arm64
 
 setup:
@@ -46,3 +46,14 @@ test-arm: setup
 # An arm64 Debian image booted by systemd in qemu-system-aarch64, with the agent's unit.
 test-boot: setup
 	bash scripts/boot.sh test
+
+# The source of the Yocto recipe (yocto/meta-cost-agent): a `git archive` of this tree at REV
+# (committed files only; the Python sdist lacks systemd/ and etc/), top directory
+# cost-agent-VERSION/, written next to the recipe. REV=v0.1.0 for a release tag.
+REV ?= HEAD
+YOCTO_FILES := yocto/meta-cost-agent/recipes-cost-agent/cost-agent/files
+yocto-tarball:
+	@ver=$$(sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml); \
+	mkdir -p $(YOCTO_FILES) && \
+	git archive --prefix=cost-agent-$$ver/ -o $(YOCTO_FILES)/cost-agent-$$ver.tar.gz $(REV) && \
+	echo "$(YOCTO_FILES)/cost-agent-$$ver.tar.gz ($(REV))"
