@@ -319,7 +319,16 @@ def web_rss_kb(command: Sequence[str], port: int, web_port: int, settle: float) 
 
 
 def _http_get(port: int, path: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    deadline = time.monotonic() + 10
+    while True:  # the page is served a moment after the agent's first communication check
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    with sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                      .encode())
         data = b""

@@ -73,7 +73,8 @@ PYTHON3_PACKAGES_FOR_MODULE: dict[str, tuple[str, ...]] = {
 # the test below until someone looks it up in the manifest.
 PYTHON3_CORE_MODULES = {
     "__future__", "argparse", "atexit", "collections", "contextlib", "errno", "functools", "gc",
-    "itertools", "os", "pathlib", "re", "shutil", "signal", "subprocess", "sys", "textwrap",
+    "itertools", "os", "pathlib", "re", "shutil", "signal", "stat", "subprocess", "sys",
+    "textwrap", "types",
     "threading", "time", "typing", "unicodedata",
 }
 # Runtime packages that no recipe of this layer provides, and where they come from.

@@ -152,7 +152,24 @@ def spec_accepts(topic: str, payload: bytes) -> bool:
         doc = json.loads(text, parse_constant=_refuse, parse_float=_finite)
     except (ValueError, RecursionError):
         return False
+    # RFC 8259 leaves an escaped surrogate without its pair ("\ud800") undefined; EVerest's
+    # nlohmann::json refuses to parse one (so never sends it), as msgspec does, in any member.
+    # (Read again with bytes that are not UTF-8 replaced: the first reading maps them to
+    # surrogates of its own.)
+    if _lone_surrogate(json.loads(payload.decode("utf-8", errors="replace"))):
+        return False
     return bool(JUDGES[f"e2m/{topic}"].is_valid(doc))
+
+
+def _lone_surrogate(doc: object) -> bool:
+    """Any string (key or value) in `doc` holds a UTF-16 surrogate an escape left unpaired."""
+    if isinstance(doc, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in doc)
+    if isinstance(doc, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in doc.items())
+    if isinstance(doc, list):
+        return any(_lone_surrogate(v) for v in doc)
+    return False
 
 
 def judged_as_spec(topic: str, payload: bytes) -> object:

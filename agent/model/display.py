@@ -16,6 +16,7 @@ from agent.model.state import (
     DisplayConfig,
     Event,
     LinkChanged,
+    MessageShown,
     PricingChanged,
     SessionMoved,
     State,
@@ -73,6 +74,10 @@ class DisplayModel:
                 return replace(state, preview=event.preview, estimate=event.estimate)
             case Tick():
                 return self._expire(state, now)
+            case MessageShown():
+                if state.display_message == event.message:
+                    return state
+                return replace(state, display_message=event.message)
             case SessionMoved():
                 session = state.session
                 if session is None or session.session_id != event.session_id:
@@ -306,7 +311,10 @@ class DisplayModel:
 
     def view(self, state: State, updated_at: str = "") -> View:
         """The view for `state`; the caller stamps `updated_at` when the content changed."""
-        return self._renderer.view(state, self.screen(state), updated_at)
+        view = self._renderer.view(state, self.screen(state), updated_at)
+        if state.display_message is not None:
+            view = msgspec.structs.replace(view, display_message=state.display_message)
+        return view
 
 
 def _with_signed(state: State, event: SessionEvent) -> State:

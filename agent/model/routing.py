@@ -159,6 +159,10 @@ class Router:
         """The module ids to apply `msg` to; empty when it is held until an event names it."""
         return self._by_session(msg.session_id, msg, now)
 
+    def tokens(self) -> dict[int, str]:
+        """The salted hash of each running session's token -> its module id."""
+        return {token: module for module, token in self._token.items()}
+
     def tariff(self, msg: TariffMessage, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when held (session tariff) or nobody fits."""
         if len(self.module_ids) == 1:
@@ -261,6 +265,11 @@ class Router:
         while len(self._reported) > self._memory:
             self._reported.popitem(last=False)
         self._given_up.append(sid)
+
+
+def token_key(value: str) -> int:
+    """What the router compares a token by (see `_token_key`)."""
+    return _token_key(value)
 
 
 def _token_key(value: str) -> int:

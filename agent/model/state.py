@@ -13,7 +13,7 @@ from msgspec import Meta
 
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
 from agent.model.money import MoneyFormat
-from agent.model.view import Estimate, SignedMeter
+from agent.model.view import Estimate, ShownMessage, SignedMeter
 from agent.structs import Record, Settings
 
 if TYPE_CHECKING:
@@ -74,10 +74,16 @@ class SessionMoved(Record):
     session_id: str
 
 
+class MessageShown(Record):
+    """The backend's display message this display shows now (None: its own screen)."""
+
+    message: ShownMessage | None
+
+
 # A string alias: the EVSE API's message classes are imported only with [[evse]].
 Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
-                    " | PricingChanged | SessionMoved | SessionEvent | SessionInfo | EvseId"
-                    " | MeterPublicKey")
+                    " | PricingChanged | SessionMoved | MessageShown | SessionEvent"
+                    " | SessionInfo | EvseId | MeterPublicKey")
 
 
 class State(Record):
@@ -122,6 +128,8 @@ class State(Record):
     live_base: LiveBase | None = None
     # The transaction finished: the Finished session_cost is awaited until then.
     final_wait_until: float | None = None
+    # ---- from the display_message API ([display_messages]) ----
+    display_message: ShownMessage | None = None
 
     @property
     def running(self) -> bool:

@@ -63,6 +63,15 @@ class LiveTotal(Record):
     estimated: bool = True
 
 
+class ShownMessage(Record):
+    """A backend's display message (OCPP SetDisplayMessage through EVerest) on screen now."""
+
+    id: int
+    text: str | None
+    qr_code: str | None
+    priority: Literal["AlwaysFront", "InFront", "NormalCycle"]
+
+
 class View(Record):
     """Everything a display shows; equality ignores nothing, so compare with `same_content`."""
 
@@ -97,6 +106,8 @@ class View(Record):
     meter_public_key: str | None = None
     # [[evse]]: the session's signed meter values (Eichrecht), with the session and its receipt.
     signed_meter: SignedMeter | None = None
+    # [display_messages]: the backend's message on screen now (over or in turn with the screen).
+    display_message: ShownMessage | None = None
 
 
 def same_content(a: View | None, b: View | None) -> bool:

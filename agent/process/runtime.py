@@ -36,6 +36,7 @@ from agent.settings.config import Config
 
 if TYPE_CHECKING:
     from agent.pricing.live import LivePricing
+    from agent.process.display_messages import MessageDesk
 
 log = logging.getLogger(__name__)
 # Threads of the default executor (asyncio.to_thread): see Agent.__init__.
@@ -73,6 +74,15 @@ class Agent:
                            self.loop.time())
         routes: dict[str, Route] = {topic: functools.partial(self._receive, handler)
                                     for topic, handler in self.inbox.routes.items()}
+        self.desk: MessageDesk | None = None
+        if config.display_messages is not None:
+            # Imported only when configured: the agent is then EVerest's display too.
+            from agent.process.display_messages import MessageDesk
+
+            self.desk = MessageDesk(config, self.loop.time())
+            self.watches.append(self.desk.watch)
+            for topic, name in self.desk.topics().items():
+                routes[topic] = functools.partial(self._display_request, name)
         self.link = BrokerLink(config, client_id, routes, self._link_event)
         self._bind_view_publishers()
         self._wake_clock = asyncio.Event()
@@ -111,6 +121,10 @@ class Agent:
             if self.pricing is not None:
                 panel.apply(PricingChanged(preview=self.pricing.preview(_key(panel))),
                             self.loop.time(), publish=False)
+        if self.desk is not None:
+            await self.desk.restore()
+            self._show_messages(self.loop.time())
+        for panel in self.panels:
             panel.publish()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -121,6 +135,8 @@ class Agent:
                     self._spawn(f"output:{station.name}", station.serve)
                 for panel in self.panels:
                     self._spawn(f"persist:{panel.name}", panel.keeper.run)
+                if self.desk is not None:
+                    self._spawn("display-messages", self.desk.keep)
                 self._spawn("mqtt", self.link.run)
                 self._spawn("communication-check", self._communication_check)
                 self._spawn("clock", self._clock)
@@ -191,6 +207,8 @@ class Agent:
             if isinstance(result, Exception) and not self.failed:  # else logged already
                 log.error("final save failed", exc_info=result)
                 self.failed = True
+        if self.desk is not None:
+            await self.desk.save()
         if self.config.status.path:
             await self._write_status()
         self.notifier.close()
@@ -222,6 +240,33 @@ class Agent:
     def _apply(self, panel: Panel, event: Event, now: float, publish: bool = True) -> None:
         """Apply `event` to `panel`; a change may move the next deadline: wake the clock."""
         if panel.apply(event, now, publish):
+            self._wake_clock.set()
+            if self.desk is not None:
+                self._show_messages(now)
+
+    def _display_request(self, name: str, payload: bytes, now: float) -> None:
+        """A request (or heartbeat) of EVerest's display_message API."""
+        desk = self.desk
+        assert desk is not None
+        if name == "heartbeat":
+            beat = desk.heartbeat(payload, now)
+            if beat is not None:
+                self._heartbeat(desk.watch, beat, now)
+            return
+        reply = desk.request(name, payload, now, desk.sessions(self.panels, self.inbox.router))
+        conn = self.link.conn
+        if reply is not None and conn is not None:
+            conn.publish(*reply)
+        self._show_messages(now)
+
+    def _show_messages(self, now: float) -> None:
+        """Give each display the backend message it shows now (the desk decides)."""
+        if self.desk is None:
+            return
+        changed = self.desk.show(self.panels, self.inbox.router, now)
+        for panel in changed:
+            panel.publish()
+        if changed:
             self._wake_clock.set()
 
     def _deliver(self, panel: Panel, msg: SessionCost | TariffMessage | DefaultPrice,
@@ -314,7 +359,8 @@ class Agent:
             connected = self.link.conn is not None
             deadlines = [d for d in (*(p.model.next_deadline(p.state) for p in self.panels),
                                      *(w.deadline(connected) for w in self.watches),
-                                     self.inbox.next_report_at())
+                                     self.inbox.next_report_at(),
+                                     self.desk.deadline(self.loop.time()) if self.desk else None)
                          if d is not None]
             self._wake_clock.clear()
             timeout = max(0.0, min(deadlines) - self.loop.time()) if deadlines else None
@@ -328,6 +374,7 @@ class Agent:
             self.inbox.report_unassigned(now)
             for panel in self.panels:
                 panel.apply(Tick(), now)
+            self._show_messages(now)
 
     async def _sd_watchdog(self, interval: float) -> None:
         # A failed task cancels this one with the rest: systemd's watchdog is then starved.
@@ -369,7 +416,16 @@ class Agent:
                      **{s.name: s.stats for s in self.stations}},
             pricing=self.pricing.stats() if self.pricing is not None else None,
             late_session_costs=sum(p.state.late_results for p in self.panels),
-            evse=evses or None, log_dropped=logs.dropped())
+            evse=evses or None, log_dropped=logs.dropped(),
+            display_messages=self._desk_status(now))
+
+    def _desk_status(self, now: float) -> dict[str, object] | None:
+        desk = self.desk
+        if desk is None:
+            return None
+        return desk.counters.snapshot(now, desk.watch, module_id=desk.settings.module_id,
+                                      link="up" if self.link.conn and desk.watch.ok else "down",
+                                      messages=len(desk.board.messages))
 
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())

@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 # A flood of bad payloads is logged once per topic per this many seconds, with a count.
 REJECTION_LOG_INTERVAL_S = 10.0
-# Topics whose payloads can carry a driver's token (id_tag, an IdToken tariff's identifier_id):
+# Topics whose payloads can carry a driver's token (id_tag, an IdToken identifier_id):
 # a rejection log line says their size, never their bytes (the journal lives on flash).
-NOT_QUOTED = frozenset({"session_cost", "tariff_message", "session_event"})
+NOT_QUOTED = frozenset({"session_cost", "tariff_message", "session_event", "set_display_message"})
 
 
 def wall_clock_text(epoch: float | None = None) -> str:

@@ -115,6 +115,23 @@ class EvseConfig(Settings, kw_only=True):
         return f"{topic_prefix}everest_api/1/evse_manager_consumer/{self.module_id}/"
 
 
+class DisplayMessagesConfig(Settings, kw_only=True):
+    """`[display_messages]`: the agent is EVerest's display (its display_message API module)."""
+
+    module_id: str
+    max_messages: Annotated[int, Meta(ge=1, le=256)] = 32
+    # NormalCycle messages take turns with the agent's own screen, InFront ones with each other.
+    cycle_s: Annotated[float, Meta(ge=1, le=3600)] = 8.0
+
+    def __post_init__(self) -> None:
+        if not self.module_id or any(c in self.module_id for c in "/+#"):
+            raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
+
+    def base(self, topic_prefix: str) -> str:
+        """Topic base, e.g. `everest_api/1/display_message/{module_id}/`."""
+        return f"{topic_prefix}everest_api/1/display_message/{self.module_id}/"
+
+
 class Config(Settings, kw_only=True):
     """The whole validated configuration."""
 
@@ -125,6 +142,7 @@ class Config(Settings, kw_only=True):
     status: StatusConfig = msgspec.field(default_factory=StatusConfig)
     state: StateConfig = msgspec.field(default_factory=StateConfig)
     pricing: PricingConfig | None = None
+    display_messages: DisplayMessagesConfig | None = None
     evse: list[EvseConfig] = msgspec.field(default_factory=list)
     output: list[OutputConfig] = msgspec.field(default_factory=list)
 
