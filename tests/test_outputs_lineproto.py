@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.model.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
+from agent.model.view import Estimate, Live, LiveTotal, NextPeriod, ShownMessage, Total, View
 from agent.outputs.lineproto import (
     FIELDS,
     LineRenderer,
@@ -42,8 +43,16 @@ def test_every_field_has_a_placeholder() -> None:
         "updated_at": "2024-05-01T12:00:00Z", "preview": "ab 0,30 €", "estimate": "~12,30 €",
         "final": "", "live_total": "≈ 13,02 €", "power_kw": "7.4 kW", "duration": "1:05:09",
         "evse": "2", "evse_id": "DE*PNX*E12345*2", "payment_url": "",  # price screen only
-        "meter_key": "3059301306072A8648CE3D0201",
+        "meter_key": "3059301306072A8648CE3D0201", "display_message": "",
     }
+
+
+def test_the_message_line_shows_the_backends_display_message_while_it_is_on_screen() -> None:
+    shown = msgspec.structs.replace(FULL, display_message=ShownMessage(
+        id=7, text="Station closes at 22:00", qr_code=None, priority="InFront"))
+    values = field_values(shown)
+    assert values["message"] == values["display_message"] == "Station closes at 22:00"
+    assert field_values(FULL)["message"] == "Bonne journée"  # the agent's own, otherwise
 
 
 @pytest.mark.parametrize(("watts", "seconds", "power", "duration"), [

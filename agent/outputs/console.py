@@ -38,6 +38,9 @@ CONFIG = ConsoleConfig
 
 def _body(view: View) -> list[str]:
     rows: list[str] = []
+    shown = view.display_message
+    if shown is not None and shown.text:
+        rows.append(shown.text)  # the backend's message first: it is what matters now
     if view.total is not None:
         stale = " (stale)" if view.stale else ""
         unconfirmed = " (not final)" if view.final is False else ""
@@ -57,10 +60,16 @@ def _body(view: View) -> list[str]:
         rows.append(view.message)
     if view.screen in ("price", "tariff"):
         rows.extend(view.preview)
-    code = view.qr_code or view.payment_url
+    code = _code(view)
     if code:
         rows.append(f"QR {code}")
     return rows
+
+
+def _code(view: View) -> str | None:
+    """The QR code to draw: the backend message's, else the receipt's, else the payment URL."""
+    shown = view.display_message
+    return (shown.qr_code if shown is not None else None) or view.qr_code or view.payment_url
 
 
 def render(view: View, width: int = 20, lines: int = 4,
@@ -70,7 +79,7 @@ def render(view: View, width: int = 20, lines: int = 4,
     body = layout("\n".join(_body(view)), width, lines, pad=True)
     top = "+" + f" {title} ".center(width, "-")[:width] + "+"
     rows = [top] + [f"|{row}|" for row in body] + ["+" + "-" * width + "+"]
-    code = view.qr_code or view.payment_url
+    code = _code(view)
     if code and qr != "off":
         rows.extend(draw(code, qr) or ())
     return "\n".join(rows) + "\n"

@@ -20,8 +20,10 @@ prices         the price lines, joined by `separator`
 idle_price     the idle price text
 next_from      when the next prices apply (as EVerest sent it)
 next_prices    the next period's price lines, joined by `separator`
-message        the message text
+message        the message text: the backend's display message while one is on screen
+               (OCPP SetDisplayMessage, [display_messages]), else the agent's own
 language       the message language
+display_message  the backend's display message on screen now, or ""
 qr_code        the QR code payload (a URL)
 updated_at     the view's update stamp
 preview        the local price preview lines, joined by `separator`
@@ -58,7 +60,7 @@ FIELDS: tuple[str, ...] = (
     "screen", "link", "session_id", "status", "total", "total_value", "currency", "stale",
     "energy_wh", "energy_kwh", "prices", "idle_price", "next_from", "next_prices", "message",
     "language", "qr_code", "updated_at", "preview", "estimate", "final", "live_total",
-    "power_kw", "duration", "evse", "evse_id", "payment_url", "meter_key",
+    "power_kw", "duration", "evse", "evse_id", "payment_url", "meter_key", "display_message",
 )
 
 DEFAULT_TEMPLATE = "{screen} {total}\n{message}"
@@ -86,6 +88,7 @@ def _sanitize(text: str) -> str:
 def field_values(view: View, separator: str = "\n") -> dict[str, str]:
     """Every placeholder's text for this view (see the module docstring)."""
     total, nxt, est = view.total, view.next_period, view.estimate
+    shown = view.display_message
 
     def joined(items: list[str]) -> str:
         return separator.join(_sanitize(item) for item in items)
@@ -103,7 +106,8 @@ def field_values(view: View, separator: str = "\n") -> dict[str, str]:
         "energy_kwh": energy_kwh_text(view),
         "idle_price": view.idle_price or "",
         "next_from": nxt.from_ if nxt else "",
-        "message": view.message or "",
+        "message": (shown.text or "") if shown is not None else (view.message or ""),
+        "display_message": (shown.text or "") if shown is not None else "",
         "language": view.language or "",
         "qr_code": view.qr_code or "",
         "payment_url": view.payment_url or "",

@@ -13,7 +13,8 @@ from pathlib import Path
 KEYS = ("price", "tariff", "charging", "idle", "finished", "unavailable", "connector", "total",
         "live_total", "energy", "power", "duration", "prices", "idle_fee", "next_period",
         "estimate", "preview", "not_final", "stale", "receipt", "pay", "meter_key", "offline",
-        "offline_detail", "lost", "lost_detail", "waiting", "transparency", "qr_too_long")
+        "offline_detail", "lost", "lost_detail", "waiting", "transparency", "qr_too_long",
+        "details")
 
 BUILTIN: dict[str, tuple[str, ...]] = {
     "en": ("Price", "Your tariff", "Charging", "Not charging", "Thank you",
@@ -22,7 +23,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
            "not updated", "Scan for your receipt", "Scan to pay here", "Meter public key",
            "Charger offline", "The charging system does not answer.", "Display disconnected",
            "Trying to reconnect…", "Waiting for the charger…",
-           "Scan for the transparency software", "Too long for a QR code"),
+           "Scan for the transparency software", "Too long for a QR code", "Scan for details"),
     "de": ("Preis", "Ihr Tarif", "Ladevorgang", "Lädt nicht", "Danke",
            "Nicht verfügbar", "Ladepunkt", "Gesamt", "Aktuell etwa", "Energie", "Leistung",
            "Dauer", "Preise", "Blockiergebühr", "Ab", "Schätzung", "Beispiele",
@@ -30,7 +31,8 @@ BUILTIN: dict[str, tuple[str, ...]] = {
            "Hier scannen und bezahlen", "Öffentlicher Schlüssel des Zählers",
            "Ladestation offline", "Das Ladesystem antwortet nicht.", "Anzeige getrennt",
            "Verbindung wird wiederhergestellt…", "Warte auf die Ladestation…",
-           "Scannen für die Transparenzsoftware", "Zu lang für einen QR-Code"),
+           "Scannen für die Transparenzsoftware", "Zu lang für einen QR-Code",
+           "Für Details scannen"),
     "fr": ("Prix", "Votre tarif", "Recharge", "Pas de recharge", "Merci",
            "Indisponible", "Point de charge", "Total", "Actuellement env.", "Énergie",
            "Puissance", "Durée", "Prix", "Frais d'occupation", "À partir de", "Estimation",
@@ -38,7 +40,8 @@ BUILTIN: dict[str, tuple[str, ...]] = {
            "Scannez pour payer ici", "Clé publique du compteur", "Borne hors ligne",
            "Le système de recharge ne répond pas.", "Affichage déconnecté",
            "Reconnexion en cours…", "En attente de la borne…",
-           "Scannez pour le logiciel de transparence", "Trop long pour un code QR"),
+           "Scannez pour le logiciel de transparence", "Trop long pour un code QR",
+           "Scannez pour les détails"),
     "nl": ("Prijs", "Uw tarief", "Laden", "Laadt niet", "Bedankt",
            "Niet beschikbaar", "Laadpunt", "Totaal", "Nu ongeveer", "Energie", "Vermogen",
            "Duur", "Prijzen", "Bezettingskosten", "Vanaf", "Schatting", "Voorbeelden",
@@ -46,7 +49,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
            "Scan om hier te betalen", "Publieke sleutel van de meter", "Laadpaal offline",
            "Het laadsysteem antwoordt niet.", "Scherm niet verbonden", "Opnieuw verbinden…",
            "Wachten op de laadpaal…", "Scan voor de transparantiesoftware",
-           "Te lang voor een QR-code"),
+           "Te lang voor een QR-code", "Scan voor details"),
     "it": ("Prezzo", "La tua tariffa", "In ricarica", "Non in carica",
            "Grazie", "Non disponibile", "Punto di ricarica", "Totale", "Ora circa", "Energia",
            "Potenza", "Durata", "Prezzi", "Tariffa di sosta", "Da", "Stima", "Esempi",
@@ -54,7 +57,8 @@ BUILTIN: dict[str, tuple[str, ...]] = {
            "Scansiona per pagare qui", "Chiave pubblica del contatore", "Colonnina offline",
            "Il sistema di ricarica non risponde.", "Display disconnesso",
            "Riconnessione in corso…", "In attesa della colonnina…",
-           "Scansiona per il software di trasparenza", "Troppo lungo per un codice QR"),
+           "Scansiona per il software di trasparenza", "Troppo lungo per un codice QR",
+           "Scansiona per i dettagli"),
     "es": ("Precio", "Su tarifa", "Cargando", "Sin carga", "Gracias",
            "No disponible", "Punto de carga", "Total", "Ahora aprox.", "Energía", "Potencia",
            "Duración", "Precios", "Tarifa de ocupación", "Desde", "Estimación", "Ejemplos",
@@ -62,7 +66,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
            "Escanee para pagar aquí", "Clave pública del contador", "Cargador fuera de línea",
            "El sistema de carga no responde.", "Pantalla desconectada", "Reconectando…",
            "Esperando al cargador…", "Escanee para el software de transparencia",
-           "Demasiado largo para un código QR"),
+           "Demasiado largo para un código QR", "Escanee para más detalles"),
 }
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})?")

@@ -154,7 +154,13 @@
       info.append(lines("preview", view.preview, label("preview")));
     }
     if (view.message) info.append(el("div", "message", view.message));
-    if (view.screen === "finished" && view.qr_code) qrs.push(qr(c, evse, "receipt", view.qr_code, label("receipt")));
+    const backend = view.display_message;
+    if (backend && backend.text) {
+      // The backend's message (OCPP display message) goes first: it is what matters now.
+      info.prepend(el("div", "backend-message priority-" + backend.priority, backend.text));
+    }
+    if (backend && backend.qr_code) qrs.push(qr(c, evse, "message", backend.qr_code, label("details")));
+    else if (view.screen === "finished" && view.qr_code) qrs.push(qr(c, evse, "receipt", view.qr_code, label("receipt")));
     else if (view.payment_url) qrs.push(qr(c, evse, "payment", view.payment_url, label("pay")));
     if (!qrs.length) c.images.clear();
     const content = el("div", "content" + (qrs.length ? " has-qr" : ""));
