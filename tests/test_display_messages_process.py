@@ -9,6 +9,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ def shown(tmp: Path, evse: int) -> dict[str, Any] | None:
     return message
 
 
+def shows(tmp: Path, evse: int, message_id: int) -> bool:
+    """EVSE `evse`'s display shows the backend message `message_id` now."""
+    return (shown(tmp, evse) or {}).get("id") == message_id
+
+
 class DisplayMessageApi:
     """EVerest's display_message_API module: requests out, replies in, heartbeats."""
 
@@ -56,10 +62,11 @@ class DisplayMessageApi:
             doc["payload"] = payload  # EVerest leaves an empty payload out
         self.conn.publish(BASE + "e2m/" + name, json.dumps(doc).encode())
         try:
-            return await wait_until(lambda: self.replies.get(topic), timeout=3,
-                                    what=f"the reply to {name}")  # type: ignore[no-any-return]
+            await wait_until(lambda: topic in self.replies, timeout=3,
+                             what=f"the reply to {name}")
         except AssertionError:
             return None
+        return self.replies[topic]
 
     async def listen(self) -> None:
         async for topic, payload in self.conn.messages():
@@ -107,8 +114,7 @@ def test_set_get_clear_round_trip_as_everest_frames_it(broker: Mosquitto,
                       "qr_code": "https://status.example.com/11"}
             assert await api.request("set_display_message", [notice]) == b'{"status":"Accepted"}'
             for i in (1, 2):  # no binding: every display, over its own screen
-                await wait_until(lambda i=i: (shown(tmp_path, i) or {}).get("id") == 11,
-                                 what=f"the notice on display {i}")
+                await wait_until(partial(shows, tmp_path, i, 11), what=f"the notice on display {i}")
                 assert shown(tmp_path, i) == {"id": 11, "text": "Maintenance at 22:00",
                                               "qr_code": "https://status.example.com/11",
                                               "priority": "AlwaysFront"}
@@ -162,7 +168,7 @@ def test_messages_of_two_sessions_each_on_their_own_display(broker: Mosquitto,
                     "message": {"content": f"Hello driver {i}"}}])
                 assert reply == b'{"status":"Accepted"}'
             for i in (1, 2):
-                await wait_until(lambda i=i: (shown(tmp_path, i) or {}).get("id") == 20 + i,
+                await wait_until(partial(shows, tmp_path, i, 20 + i),
                                  what=f"driver {i}'s message on display {i}")
             for _ in range(6):  # through several turns: never the other's message
                 await asyncio.sleep(0.25)
