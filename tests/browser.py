@@ -94,8 +94,18 @@ class Browser:
             if all(t in shown for t in texts):
                 return shown
             if loop.time() > deadline:
-                raise AssertionError(f"EVSE {evse} never showed {texts}; it shows {shown!r}")
+                raise AssertionError(f"EVSE {evse} never showed {texts}; it shows {shown!r}; "
+                                     f"browser log: {self.console()}")
             await asyncio.sleep(0.02)
+
+    def console(self) -> list[str]:
+        """What the page logged (its errors), for a failure's message."""
+        try:
+            logs: list[dict[str, Any]] = self.driver.get_log(  # type: ignore[no-untyped-call]
+                "browser")
+            return [str(entry.get("message", ""))[:300] for entry in logs]
+        except Exception:  # a driver without logs: nothing to add
+            return []
 
     async def screenshot(self, path: Path) -> None:
         """A PNG of the viewport."""

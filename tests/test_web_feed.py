@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from agent.model.view import View
+import msgspec
+
+from agent.model.view import SignedMeter, View
 from agent.outputs.web.feed import Feed
 
 
@@ -67,3 +69,18 @@ def test_a_page_that_left_is_sent_nothing_and_the_snapshot_has_every_display() -
     [only] = json.loads(feed.snapshot())
     assert only["evse"] is None
     assert (only["view"]["screen"], only["view"]["session_id"]) == ("charging", "s")
+
+
+def test_a_view_spanning_lines_is_sent_as_data_lines_the_browser_joins_again() -> None:
+    """The signed meter values are embedded as EVerest printed them (indented, with line
+    ends); an event stream's data field ends at a line end, so each line gets its own."""
+    record = b'{\n    "encoding_method": "OCMF",\r\n    "signed_meter_data": "OCMF|{}|{}"\r}'
+    signed = View(screen="finished", link="up", signed_meter=SignedMeter(end=msgspec.Raw(record)))
+    feed = Feed()
+    feed.update(1, signed)
+    [frame] = feed.subscribe(None).take()
+    lines = frame.split(b"\n")
+    assert lines[0] == b"event: view" and lines[-2:] == [b"", b""]
+    assert all(line.startswith(b"data: ") for line in lines[1:-2])
+    joined = b"\n".join(line[6:] for line in lines[1:-2])  # as EventSource joins them
+    assert json.loads(joined)["view"]["signed_meter"]["end"] == json.loads(record)

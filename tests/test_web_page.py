@@ -269,3 +269,41 @@ def test_the_page_fits_every_screen_size_without_scrolling(
                     problems = await browser.js(FITS)
                     assert problems == [], f"{path} at {width}x{height}: {problems}"
     asyncio.run(scenario())
+
+
+def test_the_transparency_qr_carries_the_signed_end_record_or_says_it_is_too_long(
+        broker: Mosquitto, tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    from tests.everest_events import session_event
+    from tests.test_signed_meter import OCMF_END, OCMF_START, signed
+
+    async def scenario() -> None:
+        async with station(tmp_path, broker.port) as (sim, sta, agent, port):
+            await agent.terminate()
+            agent.config.write_text(agent.config.read_text().replace(
+                "[display]\n", "[display]\ntransparency_qr = true\n", 1))
+            await agent.start()
+            await both_up(port)
+            too_long = OCMF_END + "X" * 3000  # no QR code holds it
+            for i, end in ((1, OCMF_END), (2, too_long)):
+                sta.event(i, "SessionStarted")
+                started = session_event("TransactionStarted", SESSIONS[i], f"0400000{i}")
+                started["transaction_started"]["signed_meter_value"] = signed(OCMF_START)
+                sta.evse(i, "session_event", started)
+                finished = session_event("TransactionFinished", SESSIONS[i])
+                finished["transaction_finished"]["signed_meter_value"] = signed(end)
+                sta.evse(i, "session_event", finished)
+                sta.event(i, "SessionFinished")
+                sim.send("session_cost", {**running_cost(i, 4500), "status": "Finished",
+                                          "qr_code": f"https://receipts.example.com/r/{i}"})
+            browser.size(1280, 800)
+            await browser.open(f"http://127.0.0.1:{port}/evse/1")
+            await browser.shows(1, "Scan for the transparency software")
+            await browser.until("return [...document.querySelectorAll('.qr img')]"
+                                ".filter(i => i.complete && i.naturalWidth > 0).length == 2",
+                                what="receipt and transparency codes")
+            png = tmp_path / "transparency.png"
+            await browser.screenshot(png)
+            assert sorted(qr_codes(png)) == sorted([OCMF_END, "https://receipts.example.com/r/1"])
+            await browser.open(f"http://127.0.0.1:{port}/evse/2")
+            await browser.shows(2, "Too long for a QR code")
+    asyncio.run(scenario())

@@ -117,11 +117,16 @@ class Events:
             writer.close()
 
     def _event(self, block: bytes) -> None:
-        lines = [line for line in block.split(b"\n") if b":" in line or line.startswith(b"event")]
-        fields = dict(line.split(b": ", 1) for line in lines if b": " in line)
-        if fields.get(b"event") == b"view":
-            self.items.append(json.loads(fields[b"data"].split(b"\r\n")[0]))
-        elif fields.get(b"event") == b"ping":
+        """One event: its `event:` name and its `data:` lines joined (as EventSource does)."""
+        name, data = b"", []
+        for line in block.split(b"\n"):
+            if line.startswith(b"event: "):
+                name = line[7:]
+            elif line.startswith(b"data: "):
+                data.append(line[6:].split(b"\r\n")[0])  # a chunk size line may follow
+        if name == b"view":
+            self.items.append(json.loads(b"\n".join(data)))
+        elif name == b"ping":
             self.pings += 1
 
 

@@ -22,7 +22,7 @@ from agent.model.state import (
     State,
     Tick,
 )
-from agent.model.view import Screen, SignedMeter, View
+from agent.model.view import Screen, SignedMeter, View, signed_data
 
 if TYPE_CHECKING:
     # Imported where they are used: the EVSE manager API's messages and the exact Fraction
@@ -314,6 +314,10 @@ class DisplayModel:
         view = self._renderer.view(state, self.screen(state), updated_at)
         if state.display_message is not None:
             view = msgspec.structs.replace(view, display_message=state.display_message)
+        signed = view.signed_meter
+        if (self.config.transparency_qr and view.screen == "finished" and signed is not None
+                and signed.end is not None):
+            view = msgspec.structs.replace(view, transparency_qr=signed_data(signed.end))
         return view
 
 

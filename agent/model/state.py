@@ -40,6 +40,9 @@ class DisplayConfig(Settings, kw_only=True):
     money: MoneyFormat = msgspec.field(default_factory=MoneyFormat)
     # Without [[evse]]: the station's ad-hoc payment URL template (agent.model.payment).
     payment_url: str = ""
+    # Eichrecht: on the finished screen, the transaction's signed end record as a QR code for
+    # the transparency software (the view's `transparency_qr`).
+    transparency_qr: bool = False
 
     def __post_init__(self) -> None:
         """Reject a payment URL template the display could not fill."""

@@ -108,6 +108,18 @@ class View(Record):
     signed_meter: SignedMeter | None = None
     # [display_messages]: the backend's message on screen now (over or in turn with the screen).
     display_message: ShownMessage | None = None
+    # display.transparency_qr: on the finished screen, the signed end record's
+    # `signed_meter_data` (e.g. OCMF) for the transparency software's QR code.
+    transparency_qr: str | None = None
+
+
+class _SignedData(Record):
+    signed_meter_data: str
+
+
+def signed_data(record: msgspec.Raw) -> str:
+    """The `signed_meter_data` of a SignedMeterValue kept as published (checked on arrival)."""
+    return msgspec.json.decode(record, type=_SignedData).signed_meter_data
 
 
 def same_content(a: View | None, b: View | None) -> bool:

@@ -8,13 +8,21 @@ frame per display and never delays the agent, the other pages or the other outpu
 from __future__ import annotations
 
 import asyncio
+import re
 
 from agent.model.view import View, encode_view
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # what ends a line of an event stream
+
 
 def frame(evse: int | None, view: View) -> bytes:
-    """The SSE event for one display's view: `event: view`, data `{"evse": id|null, "view"}`."""
-    return b"event: view\ndata: " + item(evse, view) + b"\n\n"
+    """The SSE event for one display's view: `event: view`, data `{"evse": id|null, "view"}`.
+
+    The JSON may span lines (the signed meter values are embedded as EVerest printed them,
+    indented): each line goes in a `data:` field of its own, which the browser joins again.
+    """
+    lines = _LINE_END.split(item(evse, view))
+    return b"event: view\n" + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
 
 
 def item(evse: int | None, view: View) -> bytes:

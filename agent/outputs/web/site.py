@@ -24,7 +24,7 @@ SAFETY: Headers = [
 ]
 _IMAGE_TYPES = {".png": b"image/png", ".jpg": b"image/jpeg", ".jpeg": b"image/jpeg",
                 ".svg": b"image/svg+xml", ".webp": b"image/webp", ".gif": b"image/gif"}
-QR_KINDS = ("receipt", "payment", "message")
+QR_KINDS = ("receipt", "payment", "message", "transparency")
 
 
 class Reply(NamedTuple):
@@ -113,7 +113,8 @@ class Site:
         return _NOT_FOUND
 
     def _qr(self, display: str, kind: str) -> QrCode | Reply:
-        """`/qr/{evse|station}/{receipt|payment|message}.svg`: that display's code now."""
+        """`/qr/{evse|station}/{receipt|payment|message|transparency}.svg`: that display's
+        code now."""
         view = self.feed.views.get(None if display == "station" else _evse(display))
         payload = _qr_payload(view, kind) if view is not None else None
         return QrCode(payload) if payload else _NOT_FOUND
@@ -126,6 +127,8 @@ def _qr_payload(view: View, kind: str) -> str | None:
         return view.payment_url
     if kind == "message" and view.display_message is not None:
         return view.display_message.qr_code
+    if kind == "transparency":
+        return view.transparency_qr
     return None
 
 

@@ -41,15 +41,21 @@
   function qr(card, evse, kind, text, caption) {
     const box = el("figure", "qr qr-" + kind);
     const src = "/qr/" + displayKey(evse) + "/" + kind + ".svg?v=" + hash(text);
+    box.dataset.src = src;
     let img = card.images.get(src);
     if (!img) {
       img = el("img");
       img.alt = caption;
+      // A record too long for a QR code is said, never truncated (the agent answers 404).
+      img.addEventListener("error", () => {
+        img.dataset.failed = "1";
+        if (img.parentNode) img.replaceWith(el("p", "qr-too-long", label("qr_too_long")));
+      });
       img.src = src;
-      card.images.clear();
       card.images.set(src, img);
     }
-    box.append(img, el("figcaption", "caption", caption));
+    box.append(img.dataset.failed ? el("p", "qr-too-long", label("qr_too_long")) : img,
+               el("figcaption", "caption", caption));
     return box;
   }
 
@@ -162,7 +168,12 @@
     if (backend && backend.qr_code) qrs.push(qr(c, evse, "message", backend.qr_code, label("details")));
     else if (view.screen === "finished" && view.qr_code) qrs.push(qr(c, evse, "receipt", view.qr_code, label("receipt")));
     else if (view.payment_url) qrs.push(qr(c, evse, "payment", view.payment_url, label("pay")));
-    if (!qrs.length) c.images.clear();
+    if (view.transparency_qr && view.screen === "finished") {
+      qrs.push(qr(c, evse, "transparency", view.transparency_qr, label("transparency")));
+    }
+    for (const src of [...c.images.keys()]) {
+      if (!qrs.some((figure) => figure.dataset.src === src)) c.images.delete(src);
+    }
     const content = el("div", "content" + (qrs.length ? " has-qr" : ""));
     content.append(info, ...qrs);
     const parts = [head, content];
