@@ -148,12 +148,28 @@ def heartbeat(beat: int = 42) -> bytes:
     return str(beat).encode()
 
 
+def set_display_message(content: str = "Planned maintenance tonight 22:00-23:00") -> bytes:
+    """`e2m/set_display_message` as EVerest's AsyncApiRequestReply frames an OCPP 2.0.1
+    SetDisplayMessage bound to a transaction."""
+    return _dumps({
+        "headers": {"replyTo": "everest_api/1/display_message/display/m2e/reply/"
+                               "4f5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d"},
+        "payload": [{"id": 17, "priority": "InFront", "state": "Charging",
+                     "timestamp_from": "2026-12-03T10:00:00Z",
+                     "timestamp_to": "2026-12-03T23:00:00Z",
+                     "identifier_id": "0f4a5b7c-0000-4000-8000-000000000001",
+                     "identifier_type": "TransactionId",
+                     "message": {"content": content, "format": "UTF8", "language": "en"},
+                     "qr_code": "https://status.example.com/maintenance/17"}]})
+
+
 # name -> (topic, payload factory); the benchmark rows, in order.
 CASES: Final[dict[str, tuple[str, Callable[[], bytes]]]] = {
     "default_price": ("default_price", default_price),
     "tariff_message": ("tariff_message", tariff_message),
     "session_cost": ("session_cost", session_cost),
     "session_cost_100": ("session_cost", large_session_cost),
+    "set_display_message": ("set_display_message", set_display_message),
 }
 
 # A second payload per case, differing in what the view shows, so that alternating the two makes
@@ -163,4 +179,5 @@ ALTERNATES: Final[dict[str, Callable[[], bytes]]] = {
     "tariff_message": lambda: tariff_message().replace(b"0.45", b"0.47"),
     "session_cost": lambda: session_cost(total=124017, energy_wh=27519),
     "session_cost_100": lambda: large_session_cost(offset=1),
+    "set_display_message": lambda: set_display_message("Planned maintenance tonight 22:30"),
 }
