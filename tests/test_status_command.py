@@ -113,3 +113,18 @@ def test_status_summarises_each_evse_and_says_when_attention_is_needed(
             await agent.kill()
             await sim.close()
     asyncio.run(scenario())
+
+
+def test_the_display_message_module_is_summarised_and_its_link_watched() -> None:
+    from agent.process.status_report import assess, summary
+
+    doc: dict[str, Any] = {
+        "interval_s": 1, "link": "up", "uptime_s": 60, "broker": {"connected": True},
+        "display_messages": {"module_id": "display", "link": "up", "messages": 2,
+                             "last_message_age_s": 0.4, "rejected": {"set_display_message": 1}}}
+    assert assess(doc, 0.5) == []
+    text = summary(doc, 0.5, [])
+    assert ("display_message API (display): link up, last message 0.4 s ago, rejected "
+            "set_display_message 1, 2 message(s) kept") in text
+    doc["display_messages"]["link"] = "down"
+    assert assess(doc, 0.5) == ["display_message API link down"]

@@ -6,6 +6,7 @@ own session on its own card."""
 from __future__ import annotations
 
 import asyncio
+import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -306,4 +307,44 @@ def test_the_transparency_qr_carries_the_signed_end_record_or_says_it_is_too_lon
             assert sorted(qr_codes(png)) == sorted([OCMF_END, "https://receipts.example.com/r/1"])
             await browser.open(f"http://127.0.0.1:{port}/evse/2")
             await browser.shows(2, "Too long for a QR code")
+    asyncio.run(scenario())
+
+
+def test_a_backend_message_shows_on_its_sessions_card_with_its_qr_code(
+        broker: Mosquitto, tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    from agent.process.mqtt import Connection
+    from agent.settings.config import MqttConfig
+
+    base = "everest_api/1/display_message/display/"
+
+    async def scenario() -> None:
+        async with station(tmp_path, broker.port) as (sim, sta, agent, port):
+            await agent.terminate()
+            agent.config.write_text(agent.config.read_text()
+                                    + '[display_messages]\nmodule_id = "display"\n')
+            await agent.start()
+            await both_up(port)
+            sta.event(2, "SessionStarted")
+            sim.send("session_cost", running_cost(2, 900))
+            browser.size(1024, 600)
+            await browser.open(f"http://127.0.0.1:{port}/")
+            await browser.shows(2, "Charging")
+            async with Connection(MqttConfig(port=broker.port), "", [base + "m2e/#"],
+                                  timeout_s=5.0) as everest:
+                everest.publish(base + "e2m/set_display_message", json.dumps({
+                    "headers": {"replyTo": base + "m2e/reply/1"},
+                    "payload": [{"id": 5, "priority": "AlwaysFront",
+                                 "identifier_id": SESSIONS[2],
+                                 "identifier_type": "TransactionId",
+                                 "message": {"content": "Please move your car after charging",
+                                             "format": "UTF8"},
+                                 "qr_code": "https://help.example.com/5"}]}).encode())
+                await browser.shows(2, "Please move your car after charging", "Scan for details")
+                assert "Please move" not in await browser.text(1)
+                await browser.until("const i = document.querySelector(\".display[data-evse='2'] "
+                                    ".qr-message img\"); return i && i.complete && "
+                                    "i.naturalWidth > 0;", what="the message's QR code")
+                png = tmp_path / "message.png"
+                await browser.screenshot(png)
+                assert "https://help.example.com/5" in qr_codes(png)
     asyncio.run(scenario())

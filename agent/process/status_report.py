@@ -26,6 +26,9 @@ def assess(doc: dict[str, Any], age_s: float) -> list[str]:
     for evse, part in sorted((doc.get("evse") or {}).items()):
         if part.get("link") == "down":
             problems.append(f"EVSE {evse} link down")
+    desk = doc.get("display_messages")
+    if desk and desk.get("link") == "down":
+        problems.append("display_message API link down")
     return problems
 
 
@@ -63,6 +66,10 @@ def summary(doc: dict[str, Any], age_s: float, problems: list[str]) -> str:
              _api_line("session cost API", doc)]
     lines.extend(_api_line(f"EVSE {evse} ({part.get('module_id')})", part)
                  for evse, part in sorted((doc.get("evse") or {}).items()))
+    desk = doc.get("display_messages")
+    if desk:
+        lines.append(_api_line(f"display_message API ({desk.get('module_id')})", desk)
+                     + f", {desk.get('messages', 0)} message(s) kept")
     for name, out in sorted((doc.get("outputs") or {}).items()):
         state = (f"failing ({out.get('failed', 0)} failures), last error: {out.get('last_error')}"
                  if out.get("failing") else f"healthy ({out.get('ok', 0)} shown)")
