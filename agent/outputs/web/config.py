@@ -56,3 +56,4 @@ def parse_listen(listen: str) -> tuple[str, int] | str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
         raise ValueError("listen: host:port ([::1]:8080 for IPv6) or unix:/path")
     return host, int(port)
+

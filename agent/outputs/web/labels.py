@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+
+from agent.outputs.web.files import read_file
 
 KEYS = ("price", "tariff", "charging", "idle", "finished", "unavailable", "connector", "total",
         "live_total", "energy", "power", "duration", "prices", "idle_fee", "next_period",
@@ -97,12 +98,9 @@ def load_labels(languages: list[str], path: str = "") -> dict[str, dict[str, str
 
 def _read(path: str) -> dict[str, dict[str, str]]:
     try:
-        with Path(path).open("rb") as file:
-            raw = file.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise LabelError(f"{path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE:
-        raise LabelError(f"{path}: larger than {MAX_FILE // 1024} KiB")
+        raw = read_file(path, MAX_FILE)
+    except ValueError as exc:
+        raise LabelError(str(exc)) from None
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

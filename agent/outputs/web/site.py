@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from agent.model.view import View
 from agent.outputs.web.config import WebConfig
 from agent.outputs.web.feed import Feed
+from agent.outputs.web.files import read_file
 from agent.outputs.web.labels import LabelError, load_labels
 
 MAX_ASSET = 1024 * 1024  # an integrator's style sheet or logo
@@ -141,10 +142,6 @@ def _evse(text: str) -> int | None:
 
 def _read(path: str, key: str) -> bytes:
     try:
-        with Path(path).open("rb") as file:
-            data = file.read(MAX_ASSET + 1)
-    except OSError as exc:
-        raise SiteError(f"{key}: {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_ASSET:
-        raise SiteError(f"{key}: {path} is larger than {MAX_ASSET // 1024} KiB")
-    return data
+        return read_file(path, MAX_ASSET)
+    except ValueError as exc:
+        raise SiteError(f"{key}: {exc}") from None
