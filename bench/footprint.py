@@ -13,6 +13,10 @@ Usage: `.venv/bin/python bench/footprint.py [--runs N] [--quick] [--check] [--lo
 - web: idle RSS with a web output serving two open event streams (two kiosk pages), minus the
   idle RSS without it (`--no-web` skips it).
 
+`--soak N [--rate R]` instead feeds N session_costs at R per second, smoothly (5 ms chunks),
+and reports what the agent took and its longest standstill while messages waited (the status
+file, written every 50 ms, is the resolution).
+
 The agent package is byte-compiled first, as on the board (buildroot installs .pyc; here
 PYTHONDONTWRITEBYTECODE would make every start compile it from source): `--source` skips that.
 `--check` exits 1 when a limit of issue 10 is exceeded (RSS 1.30x, start 2.0x, idle CPU 0.2 %,
@@ -386,9 +390,10 @@ def _mix(count: int) -> Iterator[bytes]:
             yield publish_packet(beat_topic, b"%d" % (i + 1))
 
 
-def _received(status: Path) -> int:
+def _received(status: Path, topic: str | None = None) -> int:
     try:
-        return sum(json.loads(status.read_text())["received"].values())
+        counts = json.loads(status.read_text())["received"]
+        return int(counts[topic]) if topic else sum(counts.values())
     except (OSError, ValueError, KeyError):
         return -1
 
@@ -452,6 +457,81 @@ def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
             return Growth(before, after, sent - warm, received - warm)
     finally:
         feeder.close()
+
+
+@dataclass
+class Soak:
+    """A paced feed of session_costs: what the agent took, and its longest standstill."""
+
+    rate: float
+    sent: int
+    taken: int
+    seconds: float
+    longest_gap_s: float  # no message taken although the feed was ahead (status resolution)
+    slow_windows: int  # 0.5 s windows below half the offered rate while the feed was ahead
+
+    def text(self) -> str:
+        """One line for the report."""
+        lost = self.sent - self.taken
+        return (f"soak: {self.sent} session_costs at {self.rate:.0f}/s: took {self.taken} "
+                f"({lost} lost, {lost / self.sent * 100:.2f} %) in {self.seconds:.1f} s; "
+                f"longest standstill {self.longest_gap_s * 1000:.0f} ms; "
+                f"{self.slow_windows} half-second windows below half the rate")
+
+
+def soak(command: Sequence[str], port: int, status: Path, messages: int,
+         rate: float) -> Soak:
+    """Feed `messages` session_costs at `rate` per second (each one different, so each one
+    changes the view) and watch the status file (written every 0.05 s) for standstills."""
+    costs = [publish_packet(BASE + "e2m/session_cost",
+                            payloads.session_cost(total=100000 + 37 * i, energy_wh=20000 + i))
+             for i in range(256)]
+    feeder = RawMqtt(port, f"bench-soak-{os.getpid()}")
+    try:
+        feeder.subscribe(CHECK_TOPIC)
+        status.unlink(missing_ok=True)
+        with running(command):
+            feeder.wait_publish(CHECK_TOPIC, b"true", timeout=30)
+            while (base := _received(status, "session_cost")) < 0:
+                time.sleep(0.01)
+            start = time.monotonic()
+            sent, chunk = 0, max(1, int(rate / 200))  # 5 ms of messages at a time
+            seen: list[tuple[float, int]] = []
+            while sent < messages:
+                count = min(chunk, messages - sent)
+                feeder.send(b"".join(costs[(sent + k) % len(costs)] for k in range(count)))
+                sent += count
+                ahead = start + sent / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                if not seen or time.monotonic() - seen[-1][0] >= 0.02:
+                    seen.append((time.monotonic(), _received(status, "session_cost") - base))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                seen.append((time.monotonic(), _received(status, "session_cost") - base))
+                if len(seen) > 3 and seen[-1][1] == seen[-4][1]:
+                    break
+    finally:
+        feeder.close()
+    taken = seen[-1][1]
+    longest = 0.0
+    since = seen[0]
+    for at, got in seen[1:]:
+        offered = min(messages, (at - start) * rate)
+        if got != since[1] or got >= offered - 1:
+            since = (at, got)  # progress, or nothing was waiting
+        else:
+            longest = max(longest, at - since[0])
+    # Half-second slices of the feed in which the agent took less than half of what came.
+    feed_s = messages / rate
+    slow, edge = 0, start
+    while edge + 0.5 <= start + feed_s:
+        inside = [g for t, g in seen if edge <= t <= edge + 0.5]
+        if len(inside) >= 2 and inside[-1] - inside[0] < rate * 0.25:
+            slow += 1
+        edge += 0.5
+    return Soak(rate, messages, taken, seen[-1][0] - start, longest, slow)
 
 
 # ---- the report --------------------------------------------------------------------------
@@ -597,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--source", action="store_true",
                         help="do not byte-compile the agent first (start compiles it each time)")
+    parser.add_argument("--soak", type=int, default=0, metavar="N",
+                        help="only the soak: N session_costs at --rate per second (issue 20)")
+    parser.add_argument("--rate", type=float, default=10000.0, help="the soak's feed rate")
     parser.add_argument("--no-web", dest="web", action="store_false",
                         help="skip the RSS with a web output and two open pages")
     parser.add_argument("--guest-rss", action="store_true",
@@ -604,6 +687,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.guest_rss:
         return guest_rss_runs(args.runs, args.settle)
+    if args.soak:
+        if not args.source:
+            compile_agent()
+        with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
+            command = agent_command(agent_config(Path(tmp), broker.port, status_interval_s=0.05),
+                                    args.loop if args.loop != "both" else "auto")
+            print(soak(command, broker.port, Path(tmp) / "status.json", args.soak,
+                       args.rate).text())
+        return 0
     # A SIGTERM (CI timeout) unwinds, so the agent, the feeders and mosquitto are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:

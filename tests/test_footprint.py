@@ -92,3 +92,15 @@ def test_quick_run_reports_every_figure() -> None:
     assert abs(doc["growth_mb"]) < 50
     # The web output measured with two open pages: some RAM, less than the whole agent's.
     assert 0 < doc["web_rss_kb"] - doc["rss_kb"] < doc["rss_kb"]
+
+
+def test_the_soak_reports_what_was_taken_and_the_longest_standstill() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--soak", "3000", "--rate", "2000", "--source"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600 if EMULATED else 120, check=False)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("soak: 3000 session_costs at 2000/s: took "), line
+    taken = int(line.split("took ")[1].split()[0])
+    assert 0 < taken <= 3000
+    assert "longest standstill" in line
