@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agent.dev.broker import Mosquitto
 from agent.everest.evse_manager import SessionEvent, decode_evse
 from agent.everest.session_cost import DecodeError, decode
 from agent.model.display import DisplayModel
@@ -135,3 +136,67 @@ def test_the_signed_values_are_saved_with_the_receipt(tmp_path: Path) -> None:
     assert after.screen == "finished" and after.signed_meter == before.signed_meter
     assert before.signed_meter is not None and before.signed_meter.end is not None
     assert bytes(before.signed_meter.end) in encode_view(after)
+
+
+def test_through_the_process_each_evses_values_stay_its_own_and_survive_a_restart(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    """The real agent and broker: EVSE 1's signed values (as EVerest prints them, indented) on
+    display 1 only, byte for byte, and again after the agent restarted with the receipt."""
+    from tests.harness import AgentProcess, Everest, wait_until
+    from tests.tasks import cancelled
+    from tests.test_evse_integration import SESSIONS, Station, config
+
+    start, end = signed(OCMF_START), signed(OCMF_END, public_key="3059AB")
+
+    def shown(i: int) -> bytes:
+        path = tmp_path / f"display{i}.json"
+        return path.read_bytes() if path.exists() else b""
+
+    def published(event: dict[str, Any], part: str) -> bytes:
+        """The bytes of the event's signed value exactly as they stand in what was published
+        (EVerest indents nested objects: the slice of the whole document)."""
+        import msgspec
+
+        from tests.test_evse_integration import everest as printed
+
+        whole = msgspec.json.decode(printed(event), type=dict[str, msgspec.Raw])
+        inner = msgspec.json.decode(whole[part], type=dict[str, msgspec.Raw])
+        return bytes(inner["signed_meter_value"])
+
+    async def scenario() -> None:
+        sim = await Everest(broker.port).connect()
+        station = Station(sim)
+        beats = asyncio.create_task(station.heartbeats())
+        agent = await AgentProcess(config(tmp_path, broker.port)).start()
+        try:
+            await wait_until(lambda: b'"link":"up"' in shown(1) and b'"link":"up"' in shown(2),
+                             what="both displays up")
+            started = session_event("TransactionStarted", SESSIONS[1], "04E1A2B3")
+            started["transaction_started"]["signed_meter_value"] = start
+            finished = session_event("TransactionFinished", SESSIONS[1])
+            finished["transaction_finished"]["signed_meter_value"] = end
+            station.event(1, "SessionStarted")
+            station.evse(1, "session_event", started)
+            station.event(2, "SessionStarted")
+            station.evse(1, "session_event", finished)
+            station.event(1, "SessionFinished")
+            sim.send("session_cost", {"session_id": SESSIONS[1], "status": "Finished",
+                                      "currency": {"code": "EUR", "decimals": 3},
+                                      "cost_chunks": [{"cost": {"value": 4500}}]})
+            first, last = (published(started, "transaction_started"),
+                           published(finished, "transaction_finished"))
+            assert b"\n" in last  # indented, as EVerest prints it
+            await wait_until(lambda: last in shown(1), what="the end record on 1")
+            assert first in shown(1)
+            assert b"OCMF" not in shown(2) and b'"signed_meter":null' in shown(2)
+            assert await agent.terminate() == 0
+            (tmp_path / "display1.json").unlink()
+            agent = await AgentProcess(config(tmp_path, broker.port)).start()
+            await wait_until(lambda: last in shown(1), what="the receipt restored")
+            assert first in shown(1)
+            assert b"OCMF" not in shown(2)
+        finally:
+            await cancelled(beats)
+            await agent.kill()
+            await sim.close()
+    asyncio.run(scenario())
