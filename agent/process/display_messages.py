@@ -171,6 +171,12 @@ class MessageDesk:
                     by_token[token] = session
         return Sessions(running, by_token)
 
+    def status(self, now: float, connected: bool) -> dict[str, object]:
+        """The module's part of the status file."""
+        return self.counters.snapshot(now, self.watch, module_id=self.settings.module_id,
+                                      link="up" if connected and self.watch.ok else "down",
+                                      messages=len(self.board.messages))
+
     def deadline(self, now: float) -> float | None:
         """When what a display shows changes next without any message (monotonic)."""
         return next_change(self.board, time.time(), now, self.settings.cycle_s)

@@ -417,15 +417,8 @@ class Agent:
             pricing=self.pricing.stats() if self.pricing is not None else None,
             late_session_costs=sum(p.state.late_results for p in self.panels),
             evse=evses or None, log_dropped=logs.dropped(),
-            display_messages=self._desk_status(now))
-
-    def _desk_status(self, now: float) -> dict[str, object] | None:
-        desk = self.desk
-        if desk is None:
-            return None
-        return desk.counters.snapshot(now, desk.watch, module_id=desk.settings.module_id,
-                                      link="up" if self.link.conn and desk.watch.ok else "down",
-                                      messages=len(desk.board.messages))
+            display_messages=(self.desk.status(now, self.link.conn is not None)
+                              if self.desk is not None else None))
 
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())
