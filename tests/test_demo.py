@@ -52,6 +52,9 @@ def test_station_demo_two_connectors_side_by_side(tmp_path: Path) -> None:
     assert " kW " in out                    # live power
     assert "(not final)" in out             # one session ended without a final cost
     assert "1 final receipt(s), 1 without final cost" in out
+    # The CSMS's display message (EVerest's display_message API) in turn with the screens.
+    assert "the CSMS's display message accepted" in out
+    assert "|Solar power from the roof" in out
     end = out[out.rindex("receipt of EVSE"):out.rindex("\ndemo: ")]
     code = [line for line in end.split("\n")[1:] if line.strip()]
     assert code and all(set(line) <= set("█▀▄ ") for line in code)

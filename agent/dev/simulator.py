@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,9 +86,13 @@ class Simulator:
 
     def __init__(self, host: str, port: int, module_id: str, topic_prefix: str = "",
                  heartbeat_s: float = 1.0, check_timeout_s: float = 5.0,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, display_module: str | None = None) -> None:
         self.host, self.port = host, port
         self.base = f"{topic_prefix}everest_api/1/session_cost_consumer/{module_id}/"
+        # EVerest's display_message API module too (`[display_messages]` of the agent).
+        self.display_base = (f"{topic_prefix}everest_api/1/display_message/{display_module}/"
+                             if display_module else None)
+        self.display_replies: list[bytes] = []
         self.topic_prefix = topic_prefix
         self.evse_beat = 0  # the EVSE modules' heartbeat counter, continued across station runs
         self.heartbeat_s = heartbeat_s
@@ -102,10 +107,15 @@ class Simulator:
 
     def _connected(self, client: Client, flags: int, rc: int, properties: Any) -> None:
         client.subscribe(self.base + "m2e/communication_check", qos=0)
+        if self.display_base:
+            client.subscribe(self.display_base + "m2e/reply/#", qos=0)
 
     def _message(self, client: Client, topic: str, payload: bytes, qos: int,
                  properties: Any) -> int:
         now = asyncio.get_running_loop().time()
+        if self.display_base and topic.startswith(self.display_base + "m2e/reply/"):
+            self.display_replies.append(payload)
+            return 0
         if payload == b"true":
             previous = self.watch.last_true_at if self.watch.last_true_at is not None else (
                 self._started)
@@ -130,9 +140,19 @@ class Simulator:
         self.client.publish(self.base + "e2m/" + topic, data, qos=0)
 
     def heartbeat(self) -> None:
-        """Publish the next heartbeat id (0, 1, 2, ...)."""
+        """Publish the next heartbeat id (0, 1, 2, ...), on the display module's API too."""
         self.publish("heartbeat", self.beat)
+        if self.display_base:
+            self.client.publish(self.display_base + "e2m/heartbeat", str(self.beat), qos=0)
         self.beat += 1
+
+    def set_display_message(self, *messages: dict[str, Any]) -> None:
+        """A SetDisplayMessage from the CSMS, framed as EVerest's AsyncApiRequestReply does."""
+        assert self.display_base is not None, "Simulator(display_module=...) first"
+        reply_to = f"{self.display_base}m2e/reply/{uuid.uuid4()}"
+        request = {"headers": {"replyTo": reply_to}, "payload": list(messages)}
+        self.client.publish(self.display_base + "e2m/set_display_message",
+                            msgspec.json.encode(request), qos=0)
 
     async def heartbeats(self, interval_s: float | None = None) -> None:
         """Publish heartbeats every `interval_s` (default heartbeat_s) until cancelled."""

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 CHARGE_TICKS = 40
 TICK_S = 0.25
 WEB_PORT = 8080
+DISPLAY_MODULE = "display_message"
+# What the CSMS shows on every display, in turn with the agent's own screen (OCPP
+# SetDisplayMessage through EVerest's display_message API).
+NOTICE = {"id": 1, "priority": "NormalCycle",
+          "message": {"content": "Solar power from the roof today", "language": "en"}}
 
 
 def station_config(port: int, tmp: str, evses: int, web_port: int | None = None) -> Config:
@@ -44,6 +49,9 @@ path = "{tmp}/status.json"
 interval_s = 1.0
 [state]
 dir = "{tmp}/state"
+[display_messages]
+module_id = "{DISPLAY_MODULE}"
+cycle_s = 4
 """]
     for i in range(1, evses + 1):
         parts.append(f'[[evse]]\nid = {i}\nmodule_id = "evse_manager_consumer_{i}"\n'
@@ -81,7 +89,8 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
                   f"http://127.0.0.1:{port}/evse/1)", flush=True)
         agent = Agent(config)
         agent.install_signal_handlers()
-        sim = Simulator("127.0.0.1", broker.port, config.everest.module_id, check_timeout_s=5.0)
+        sim = Simulator("127.0.0.1", broker.port, config.everest.module_id, check_timeout_s=5.0,
+                        display_module=DISPLAY_MODULE)
         steps = station_schedule(evses, datetime.now(UTC), sessions=1,
                                  charge_ticks=CHARGE_TICKS)
         agent_task = asyncio.create_task(agent.run(), name="agent")
@@ -91,6 +100,12 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
             await sim.connect()
             tasks = [asyncio.create_task(sim.heartbeats(), name="sim-heartbeats"),
                      asyncio.create_task(show(agent.panels), name="board")]
+            # The CSMS's notice, once the agent listens (its first communication check).
+            for _ in range(100):
+                if sim.watch.received_true:
+                    break
+                await asyncio.sleep(0.05)
+            sim.set_display_message(NOTICE)
             play = asyncio.create_task(
                 play_station(sim.publish_station, steps, tick_s), name="sim-station")
             await asyncio.wait([play, agent_task], return_when=asyncio.FIRST_COMPLETED)
@@ -112,6 +127,8 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
         ok, text = sim.verdict()
         finals = [v.final for v in views if v is not None and v.screen == "finished"]
         ended = len(finals) == evses and finals.count(False) == 1
+        accepted = b'{"status":"Accepted"}' in sim.display_replies
         print(f"demo: {text}; {evses} connectors, {finals.count(True)} final receipt(s), "
-              f"{finals.count(False)} without final cost")
-        return 0 if ok and ended else 1
+              f"{finals.count(False)} without final cost; the CSMS's display message "
+              f"{'accepted' if accepted else 'NOT accepted'}")
+        return 0 if ok and ended and accepted else 1
