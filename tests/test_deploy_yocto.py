@@ -144,9 +144,9 @@ def requirement_name(req: str) -> str:
 
 
 def extras() -> dict[str, list[str]]:
-    """pyproject.toml's extras an integrator installs (the dev extra is for this repository)."""
+    """pyproject.toml's extras an integrator installs (dev and host are this repository's)."""
     optional: dict[str, list[str]] = PROJECT["optional-dependencies"]
-    return {name: reqs for name, reqs in optional.items() if name != "dev"}
+    return {name: reqs for name, reqs in optional.items() if name not in ("dev", "host")}
 
 
 def packageconfig(recipe: dict[str, str]) -> dict[str, list[str]]:
