@@ -184,7 +184,7 @@ def compatible_releases() -> list[str]:
 
 def oelint(release: str, files: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     if find_spec("oelint_adv") is None:
-        pytest.skip("oelint-adv is not installed (`make setup` installs the dev extras)")
+        pytest.skip("oelint-adv is not installed (`make setup` installs it: the host extra)")
     env = {**os.environ, "OELINT_CONFIG": str(OELINT_CONFIG)}
     env.pop("OELINT_SKIP_CONFIG", None)
     return subprocess.run(
