@@ -135,13 +135,14 @@
       info.append(row);
       if (view.final === false) info.append(el("div", "warning not-final", label("not_final")));
     }
-    if (view.live_total && view.screen !== "finished") {
+    const live = view.link === "up";  // offline: no live figure is current
+    if (view.live_total && view.screen !== "finished" && live) {
       info.append(el("div", "live-total", view.live_total.text));
     }
     const facts = el("div", "facts");
     const energy = view.live ? view.live.energy_wh : view.energy_wh;
     if (energy !== null && energy !== undefined && view.screen !== "price") facts.append(fact("energy", kwh(energy)));
-    if (view.live && view.screen !== "finished") {
+    if (view.live && view.screen !== "finished" && live) {
       facts.append(fact("power", kw(view.live)), fact("duration", duration(view.live.duration_s)));
     }
     if (facts.childElementCount) info.append(facts);
