@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.dev.broker import Mosquitto
 from tests.browser import Browser, browser, qr_codes  # noqa: F401 (the fixture)
+from tests.everest_events import session_event
 from tests.harness import AgentProcess, read_json, wait_until
 from tests.test_evse_integration import SESSIONS
 from tests.web import both_up, running_cost, station, web_config
@@ -91,6 +92,19 @@ def test_the_page_shows_every_screen(broker: Mosquitto, tmp_path: Path,
             sta.alive[2] = False
             await browser.shows(2, "Charger offline", timeout=20)
             assert "Charger offline" not in await browser.text(1)
+            # EVSE 1's module goes silent while a session runs: the last total, marked, and
+            # nothing live (power, duration, the ≈ total are not current any more).
+            second = "0f4a5b7c-0000-4000-8000-0000000000b1"
+            sta.evse(1, "session_event", session_event("SessionStarted", second))
+            sta.info(1, 2000, 7400)
+            sim.send("session_cost", {**running_cost(1, 800), "session_id": second,
+                                      "charging_price": [{"category": "Energy", "price": {
+                                          "currency": {"decimals": 3},
+                                          "value": {"value": 390}}}]})
+            await browser.shows(1, "Charging", "7.4 kW", "≈")
+            sta.alive[1] = False
+            offline = await browser.shows(1, "Charger offline", "not updated", timeout=20)
+            assert "7.4 kW" not in offline and "≈" not in offline and "0:01:05" not in offline
     asyncio.run(scenario())
 
 
