@@ -11,25 +11,20 @@ import functools
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import msgspec
-
-from agent.atomic import write_atomic
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
-from agent.model.state import Event, LinkChanged, PricingChanged, State, Tick
-from agent.process import logs
+from agent.model.state import Event, LinkChanged, PricingChanged, Tick
 from agent.process.inbox import Handler, Inbox
 from agent.process.link import BrokerLink, Route
 from agent.process.panel import Panel, build_panels
 from agent.process.sdnotify import Notifier
 from agent.process.status import Counters
+from agent.process.status_writer import StatusWriter
 from agent.process.supervise import ApiWatch
 from agent.process.timers import wait_event
 from agent.settings.config import Config
@@ -49,7 +44,7 @@ class _Stopped(Exception):
     """Ends the task group after a clean stop."""
 
 
-class Agent:
+class Agent(StatusWriter):
     """Owns every task of the running agent; run() returns the process exit status."""
 
     def __init__(self, config: Config) -> None:
@@ -382,64 +377,6 @@ class Agent:
             self.notifier.send(WATCHDOG="1")
             await asyncio.sleep(interval)
 
-    # ---- status ------------------------------------------------------------------------
-
-    async def _status_loop(self) -> None:
-        while True:
-            await self._write_status()
-            await asyncio.sleep(self.config.status.interval_s)
-
-    def status_document(self) -> dict[str, object]:
-        """What the status file holds."""
-        now = self.loop.time()
-        first = self.panels[0]
-        evses = {}
-        for panel in self.panels:
-            if panel.evse is None or panel.watch is None:
-                continue
-            counters = self.inbox.evse_counters[panel.evse.module_id]
-            evses[str(panel.evse.id)] = counters.snapshot(
-                now, panel.watch, module_id=panel.evse.module_id,
-                link="up" if panel.state.link_up else "down",
-                screen=panel.view.screen if panel.view else None,
-                session_id=_session_id(panel.state),
-                late_session_costs=panel.state.late_results)
-        # One display: its screen and session at the top. With [[evse]] there is no station-wide
-        # screen or session: each EVSE's are under `evse` (the top level would be EVSE 1's).
-        single = {} if evses else {"screen": first.view.screen if first.view else None,
-                                   "session_id": _session_id(first.state)}
-        return self.counters.snapshot(
-            now, self.session_api,
-            link="up" if self.link_up() else "down", broker=self.link.stats, **single,
-            interval_s=self.config.status.interval_s, threads=threading.active_count(),
-            outputs={**{w.name: w.stats for w in self.workers},
-                     **{s.name: s.stats for s in self.stations}},
-            pricing=self.pricing.stats() if self.pricing is not None else None,
-            late_session_costs=sum(p.state.late_results for p in self.panels),
-            evse=evses or None, log_dropped=logs.dropped(),
-            display_messages=(self.desk.status(now, self.link.conn is not None)
-                              if self.desk is not None else None))
-
-    async def _write_status(self) -> None:
-        data = msgspec.json.encode(self.status_document())
-        try:
-            await asyncio.to_thread(_write_status_file, self.config.status.path, data)
-        except OSError as exc:
-            log.warning("status file %s: %s", self.config.status.path, exc)
-
-
 def _key(panel: Panel) -> int | None:
     """Which EVSE a panel shows, for the pricing (None: the display of the whole station)."""
     return panel.evse.id if panel.evse is not None else None
-
-
-def _session_id(state: State) -> str | None:
-    """The id of the session on screen: EVerest's session uuid, else the session_cost's id."""
-    if state.evse_session is not None:
-        return state.evse_session
-    return state.session.session_id if state.session is not None else None
-
-
-def _write_status_file(path: str, data: bytes) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data + b"\n", durable=False)
