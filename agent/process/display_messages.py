@@ -76,7 +76,7 @@ class MessageDesk:
 
     def heartbeat(self, payload: bytes, now: float) -> int | None:
         """The heartbeat id of a heartbeat payload, or None (counted and logged)."""
-        if self._accepted("heartbeat", payload, now):
+        if self.counters.admit("heartbeat", payload, now, self.limit):
             try:
                 beat = decode_heartbeat("heartbeat", payload)
             except DecodeError as exc:
@@ -88,7 +88,7 @@ class MessageDesk:
     def request(self, name: str, payload: bytes, now: float,
                 sessions: Sessions) -> tuple[str, bytes] | None:
         """Apply one request; the reply to publish (topic, payload), if one is wanted."""
-        if not self._accepted(name, payload, now):
+        if not self.counters.admit(name, payload, now, self.limit):
             return None
         try:
             reply_to, request = api.decode(name, payload)
@@ -119,18 +119,6 @@ class MessageDesk:
             self.board = board
             self._dirty.set()
         return reply
-
-    def _accepted(self, name: str, payload: bytes, now: float) -> bool:
-        if not payload:
-            self.counters.cleared[name] += 1
-            return False
-        self.counters.received[name] += 1
-        self.counters.last_received = now
-        if len(payload) > self.limit:
-            self.counters.reject(name, f"payload of {len(payload)} bytes exceeds {self.limit}",
-                                 payload[:200], now)
-            return False
-        return True
 
     def _ours(self, reply_to: str, name: str, payload: bytes, now: float) -> bool:
         """Replies go only to this module's reply topics (as EVerest makes them): a request

@@ -80,15 +80,7 @@ class Inbox:
     def _accept(self, counters: Counters, name: str, payload: bytes, now: float,
                 decoder: Callable[[str, bytes], object]) -> object | None:
         """The decoded message, or None (cleared, oversized or invalid: counted, logged)."""
-        if not payload:
-            # A retained message was cleared (zero bytes): nothing to show, nothing wrong.
-            counters.cleared[name] += 1
-            return None
-        counters.received[name] += 1
-        counters.last_received = now
-        if len(payload) > self._limit:
-            counters.reject(name, f"payload of {len(payload)} bytes exceeds {self._limit}",
-                            payload[:200], now)
+        if not counters.admit(name, payload, now, self._limit):
             return None
         try:
             return decoder(name, payload)

@@ -66,6 +66,20 @@ class Counters:
         self._log_after: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
+    def admit(self, topic: str, payload: bytes, now: float, limit: int) -> bool:
+        """Count a payload; False for a cleared (zero-byte) or oversized one (rejected)."""
+        if not payload:
+            # A retained message was cleared (zero bytes): nothing to show, nothing wrong.
+            self.cleared[topic] += 1
+            return False
+        self.received[topic] += 1
+        self.last_received = now
+        if len(payload) > limit:
+            self.reject(topic, f"payload of {len(payload)} bytes exceeds {limit}", payload[:200],
+                        now)
+            return False
+        return True
+
     def reject(self, topic: str, reason: str, payload: bytes, now: float) -> None:
         """Count a refused payload and log it, at most once per topic per interval."""
         self.rejected[topic] = self.rejected.get(topic, 0) + 1

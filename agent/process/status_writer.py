@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,10 +44,8 @@ class StatusWriter:
     inbox: Inbox
     pricing: LivePricing | None
     desk: MessageDesk | None
-
-    def link_up(self) -> bool:
-        """The station's EVerest link (the agent says)."""
-        raise NotImplementedError
+    # The station's EVerest link, as the agent decides it (Agent.link_up).
+    link_up: Callable[[], bool]
 
     async def _status_loop(self) -> None:
         while True:
