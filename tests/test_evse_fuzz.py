@@ -124,7 +124,7 @@ def hostile(rng: random.Random, topic: str, uuid: str) -> bytes:
 
 def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
     rng = random.Random(20261203)
-    _, panels = build_panels(CONFIG)
+    _, _, panels = build_panels(CONFIG)
     counters = Counters(0.0)
 
     inbox = Inbox(CONFIG, panels, ApiWatch("session_cost", CONFIG.everest.base(), 3.0),

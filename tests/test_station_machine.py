@@ -43,7 +43,7 @@ class Station(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        _, self.panels = build_panels(CONFIG)
+        _, _, self.panels = build_panels(CONFIG)
         self.inbox = Inbox(CONFIG, self.panels, ApiWatch("session_cost", "", 3.0),
                            Counters(0.0), 0.0)
         self.now = 0.0

@@ -134,6 +134,8 @@ class MessageDesk:
     def show(self, panels: Sequence[Panel], router: Router | None, now: float) -> list[Panel]:
         """Drop what expired or ended, then give each display the message it shows now; the
         panels whose state changed."""
+        if not self.board.messages and all(p.state.display_message is None for p in panels):
+            return []  # nothing kept, nothing shown: every message and tick goes through here
         sessions = self.sessions(panels, router)
         wall = time.time()
         board = tidy(self.board, wall, sessions)

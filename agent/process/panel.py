@@ -75,16 +75,17 @@ class Panel:
             station.update(key, self.view)
 
 
-def build_panels(config: Config) -> tuple[list[OutputWorker], list[Panel]]:
-    """Every output's worker, and one panel per [[evse]] (or one for the station); the outputs
-    that serve the whole station are on every panel's `stations`."""
+def build_panels(config: Config) -> tuple[list[OutputWorker], list[StationOutput], list[Panel]]:
+    """Every output's worker, the outputs that serve the whole station (each panel hands them
+    its views), and one panel per [[evse]] (or one for the station)."""
     made = [_make(i, oc) for i, oc in enumerate(config.output)]
     workers = [w for w in made if isinstance(w, OutputWorker)]
     stations = [s for s in made if not isinstance(s, OutputWorker)]
     hold = config.display.finished_hold_s
     if not config.evse:
-        return workers, [Panel(DisplayModel(config.display), workers,
-                               SnapshotKeeper(config.state.dir, hold), stations=stations)]
+        return workers, stations, [Panel(DisplayModel(config.display), workers,
+                                         SnapshotKeeper(config.state.dir, hold),
+                                         stations=stations)]
     single = len(config.evse) == 1
     panels = []
     for evse in config.evse:
@@ -98,7 +99,7 @@ def build_panels(config: Config) -> tuple[list[OutputWorker], list[Panel]]:
         panels.append(Panel(DisplayModel(config.display, evse.id, template), shows,
                             SnapshotKeeper(config.state.dir, hold, name), evse, watch,
                             stations))
-    return workers, panels
+    return workers, stations, panels
 
 
 def _make(index: int, oc: OutputConfig) -> OutputWorker | StationOutput:

@@ -57,9 +57,8 @@ class Agent(StatusWriter):
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io"))
         self.counters = Counters(self.loop.time())
         self.notifier = Notifier()
-        self.workers, self.panels = build_panels(config)
-        # The outputs that serve every display (the web page): on every panel, run once.
-        self.stations = list({id(s): s for p in self.panels for s in p.stations}.values())
+        # `stations`: the outputs that serve every display (the web page), each run once.
+        self.workers, self.stations, self.panels = build_panels(config)
         client_id = (config.mqtt.client_id or
                      f"cost-agent-{config.everest.module_id}-{os.getpid()}")[:64]
         self.session_api = ApiWatch("session_cost", config.everest.base(),

@@ -136,7 +136,8 @@ def _qr_payload(view: View, kind: str) -> str | None:
 _NOT_FOUND = Reply(404, b"text/plain; charset=utf-8", b"not found\n")
 
 
-def _evse(text: str) -> int | None:
+def _evse(text: str) -> int:
+    """The EVSE id in a path or query (-1, no display's key, when it is not one)."""
     return int(text) if text.isdigit() and len(text) < 6 else -1
 
 
