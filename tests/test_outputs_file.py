@@ -19,9 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 # power cut during write_atomic): it creates the temp exactly as write_atomic does, then dies.
 KILLED_WRITER = """
 import os, signal, sys
-from pathlib import Path
 from agent.atomic import _create_temp
-fd, tmp = _create_temp(Path(sys.argv[1]))
+fd, tmp = _create_temp(sys.argv[1])
 os.write(fd, b'{"screen": "pri')
 print(tmp, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)

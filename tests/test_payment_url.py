@@ -7,13 +7,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.dev.broker import Mosquitto
 from agent.everest.evse_manager import EvseId
 from agent.model.display import DisplayModel
-from agent.model.payment import payment_url
+from agent.model.payment import path_segment, payment_url
 from agent.model.state import DisplayConfig, LinkChanged, State
 from agent.outputs.console import render
 from tests.harness import REPO, AgentProcess, Everest, wait_until
@@ -31,6 +34,12 @@ TEMPLATE = "https://pay.example/{evse_id}?c={evse}"
 def test_the_template_is_filled_with_the_evse_id_percent_encoded_only_where_needed(
         evse_id: str | None, evse: int, url: str | None) -> None:
     assert payment_url(TEMPLATE, evse_id, evse) == url
+
+
+@given(st.text(st.characters(blacklist_categories=["Cs"])))
+def test_an_evse_id_is_encoded_as_the_standard_library_encodes_a_path_segment(text: str) -> None:
+    # RFC 3986 pchar: unreserved, sub-delims, ":" and "@" stay; all else as %XX of its UTF-8.
+    assert path_segment(text) == quote(text, safe="!$&'()*+,;=:@")
 
 
 def test_each_connector_shows_its_own_url_on_its_price_screen_only() -> None:

@@ -171,7 +171,7 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
 
     real = persist._write_private
 
-    def slow_old(path: Path, data: bytes) -> None:
+    def slow_old(path: str, data: bytes) -> None:
         if b'"old"' in data:
             time.sleep(0.5)  # a slow flash write still in flight when the stop comes
         real(path, data)
@@ -208,7 +208,7 @@ def test_a_save_equal_to_the_saved_state_still_lands_after_a_cancelled_write(
     real = persist._write_private
     started, gate, landed = threading.Event(), threading.Event(), threading.Event()
 
-    def held(path: Path, data: bytes) -> None:
+    def held(path: str, data: bytes) -> None:
         if b'"old"' in data:
             started.set()
             gate.wait(10)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import string
 from typing import Final
-from urllib.parse import quote
 
 FIELDS: Final = frozenset({"evse_id", "evse"})
-# RFC 3986 pchar, besides unreserved (which quote() keeps): sub-delims, ":" and "@".
-_PATH_SAFE: Final = "!$&'()*+,;=:@"
+# RFC 3986 pchar: unreserved, sub-delims, ":" and "@" (UTF-8 bytes of anything else as %XX).
+# Not urllib.parse.quote: urllib.parse imports ipaddress, ~0.4 MB of RSS for this one function.
+_PCHAR: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+                          b"!$&'()*+,;=:@")
 
 
 def template_error(template: str) -> str | None:
@@ -35,5 +36,10 @@ def payment_url(template: str, evse_id: str | None, evse: int | None) -> str | N
     needs = {f for _, f, _, _ in string.Formatter().parse(template) if f}
     if ("evse_id" in needs and not evse_id) or ("evse" in needs and evse is None):
         return None
-    return template.format(evse_id=quote(evse_id or "", safe=_PATH_SAFE),
+    return template.format(evse_id=path_segment(evse_id or ""),
                            evse="" if evse is None else evse)
+
+
+def path_segment(text: str) -> str:
+    """`text` percent-encoded for one URL path segment (RFC 3986 pchar kept as it is)."""
+    return "".join(chr(b) if b in _PCHAR else f"%{b:02X}" for b in text.encode())

@@ -10,7 +10,6 @@ taken at its shortest decimal representation.
 from __future__ import annotations
 
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from agent.structs import Settings
 
@@ -35,6 +34,10 @@ class PricingConfig(Settings, kw_only=True):
         if not self.tolerance.is_finite() or self.tolerance < 0:
             raise ValueError(f"tolerance: must be a finite amount >= 0, got {self.tolerance}")
         if self.api_url:
+            # Here, not at the top: urllib.parse imports ipaddress (~0.4 MB of RSS), which a
+            # station without the pricing API never needs (its client imports it anyway).
+            from urllib.parse import urlsplit
+
             parts = urlsplit(self.api_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"api_url: must be an http(s) URL with a host, got "

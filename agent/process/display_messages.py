@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Final
 
 import msgspec
@@ -65,7 +65,7 @@ class MessageDesk:
         self.languages = preferences(config.display.languages)
         self.limit = config.mqtt.max_payload_bytes
         self.board = Board()
-        self.path = Path(config.state.dir) / FILE_NAME if config.state.dir else None
+        self.path = os.path.join(config.state.dir, FILE_NAME) if config.state.dir else None
         self._dirty = asyncio.Event()
 
     def topics(self) -> dict[str, str]:
@@ -178,7 +178,7 @@ class MessageDesk:
         if self.path is None:
             return
         try:
-            data = await asyncio.to_thread(self.path.read_bytes)
+            data = await asyncio.to_thread(_read, self.path)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -212,6 +212,10 @@ class MessageDesk:
             log.warning("display messages: %s: %s", self.path, exc.strerror or exc)
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _write(path: str, data: bytes) -> None:
+    write_atomic(path, data, parents=True)

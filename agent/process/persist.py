@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
+import os
 
 import msgspec
 
@@ -61,7 +61,8 @@ def encode_snapshot(snapshot: Snapshot) -> bytes:
 def read_boot_id(path: str = BOOT_ID_PATH) -> str:
     """The kernel's id of this boot ("" when it cannot be read)."""
     try:
-        return Path(path).read_text(encoding="ascii").strip()
+        with open(path, "rb") as handle:
+            return handle.read().decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
         return ""
 
@@ -98,9 +99,10 @@ def load_snapshot(state_dir: str, name: str = SNAPSHOT_NAME) -> tuple[Snapshot, 
     """The saved snapshot, or an empty one and the reason it could not be used."""
     if not state_dir:
         return Snapshot(), None
-    path = Path(state_dir) / name
+    path = os.path.join(state_dir, name)
     try:
-        return _decoder.decode(path.read_bytes()), None
+        with open(path, "rb") as handle:
+            return _decoder.decode(handle.read()), None
     except FileNotFoundError:
         return Snapshot(), None
     except (OSError, msgspec.DecodeError) as exc:
@@ -177,7 +179,7 @@ class SnapshotKeeper:
         snapshot = self.snapshot_of(state, now_mono, now_wall)
         if _same(snapshot, self.saved):
             return
-        path = Path(self.state_dir) / self.name
+        path = os.path.join(self.state_dir, self.name)
         inflight = asyncio.ensure_future(
             asyncio.to_thread(_write_private, path, encode_snapshot(snapshot)))
         self._inflight = inflight
@@ -237,6 +239,5 @@ def _same(a: Snapshot, b: Snapshot) -> bool:
         b.receipt, ended_wall=0.0)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, durable=True, mode=0o600)
+def _write_private(path: str, data: bytes) -> None:
+    write_atomic(path, data, durable=True, mode=0o600, parents=True)

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -99,5 +98,4 @@ def _session_id(state: State) -> str | None:
 
 
 def _write_status_file(path: str, data: bytes) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data + b"\n", durable=False)
+    write_atomic(path, data + b"\n", durable=False, parents=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import re
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -236,10 +236,11 @@ def _check_evses(evses: list[EvseConfig], outputs: list[OutputConfig]) -> None:
             raise ConfigError(f"config key output[{i}].evse: no [[evse]] with id {output.evse}")
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | os.PathLike[str]) -> Config:
     """Read and validate a config file against its schema; raises ConfigError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     return parse(text)

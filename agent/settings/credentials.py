@@ -6,7 +6,6 @@ ConfigError line naming the key and the file, never the content.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.settings import secretfile
@@ -80,7 +79,8 @@ def _ssl_reason(exc: Exception) -> str:
 
 def _pem(key: str, path: str, marker: bytes) -> None:
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise ConfigError(f"config key {key}: cannot read {path}: "
                           f"{exc.strerror or type(exc).__name__}") from None

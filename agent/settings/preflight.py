@@ -9,7 +9,6 @@ is one ConfigError line naming the key; no message ever contains a secret.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.model.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
@@ -48,18 +47,18 @@ def check(config: Config) -> None:
     if config.state.dir:
         writable_dir(config.state.dir, "state.dir")
     if config.status.path:
-        writable_dir(str(Path(config.status.path).parent), "status.path")
+        writable_dir(os.path.dirname(config.status.path) or ".", "status.path")
     for index, output in enumerate(config.output):
         _output(f"output[{index}]", output)
 
 
 def writable_dir(path: str, key: str) -> None:
     """Raise ConfigError unless `path` is, or can be created as, a writable directory."""
-    target = Path(path)
+    target = os.path.normpath(path)
     probe = target
-    while not os.path.lexists(probe) and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
+    while not os.path.lexists(probe) and (os.path.dirname(probe) or ".") != probe:
+        probe = os.path.dirname(probe) or "."
+    if not os.path.isdir(probe):
         what = "is not a directory" if probe == target else f"cannot be created ({probe} is " \
             "not a directory)"
         raise ConfigError(f"config key {key}: {target} {what}")

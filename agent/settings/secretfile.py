@@ -6,8 +6,6 @@ texts reach the terminal, the journal and the status file.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 MAX_BYTES = 4096  # a password or token; anything larger is not one
 
 
@@ -18,7 +16,7 @@ class SecretFileError(ValueError):
 def read(path: str, *, header_safe: bool = False) -> str:
     """The secret in `path` without its line ending; `header_safe`: printable ASCII only."""
     try:
-        with Path(path).open("rb") as handle:
+        with open(path, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise SecretFileError(f"cannot read {path}: {exc.strerror or type(exc).__name__}"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def read_file(path: str, limit: int) -> bytes:
     """A file the config names, at most `limit` bytes; ValueError saying what is wrong."""
     try:
-        with Path(path).open("rb") as file:
+        with open(path, "rb") as file:
             data = file.read(limit + 1)
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
