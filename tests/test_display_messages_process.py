@@ -16,7 +16,7 @@ from typing import Any
 from agent.dev.broker import Mosquitto
 from agent.process.mqtt import Connection
 from agent.settings.config import MqttConfig
-from tests.harness import AgentProcess, Everest, read_json, wait_until
+from tests.harness import EMULATED, AgentProcess, Everest, read_json, wait_until
 from tests.tasks import cancelled
 from tests.test_evse_integration import SESSIONS, Station, config
 
@@ -55,14 +55,14 @@ class DisplayMessageApi:
     async def request(self, name: str, payload: Any = None,
                       reply_to: str | None = None) -> bytes | None:
         """Publish like AsyncApiRequestReply::create() and wait for the reply (None: none
-        within 3 s)."""
+        within 3 s, 15 under emulation)."""
         topic = reply_to or f"{BASE}m2e/reply/{uuid.uuid4()}"
         doc: dict[str, Any] = {"headers": {"replyTo": topic}}
         if payload:
             doc["payload"] = payload  # EVerest leaves an empty payload out
         self.conn.publish(BASE + "e2m/" + name, json.dumps(doc).encode())
         try:
-            await wait_until(lambda: topic in self.replies, timeout=3,
+            await wait_until(lambda: topic in self.replies, timeout=15 if EMULATED else 3,
                              what=f"the reply to {name}")
         except AssertionError:
             return None
@@ -201,10 +201,14 @@ def test_messages_survive_a_restart_until_they_expire_or_are_cleared(
                              what="the AlwaysFront notice")
             assert await agent.terminate() == 0
             (tmp_path / "display1.json").unlink()
+            checks = api.checks
             restarted = await AgentProcess(with_display_messages(tmp_path, broker.port)).start()
             try:
+                # Shown from the state file at start, before the broker link is up.
                 await wait_until(lambda: (shown(tmp_path, 1) or {}).get("id") == 42,
                                  what="the notice again after the restart")
+                # EVerest's requests are heard once the agent is subscribed: its first check.
+                await wait_until(lambda: api.checks > checks, what="the restarted agent's check")
                 got = json.loads(await api.request("get_display_message") or b"{}")
                 assert [m["id"] for m in got["messages"]] == [41, 42]
             finally:
