@@ -55,12 +55,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.dev.broker import Mosquitto, free_port  # noqa: E402
-from bench import guest_rss, payloads  # noqa: E402
+from bench import guest_rss, payloads, soak_probe  # noqa: E402
 
 MODULE_ID = "session_cost_consumer"
 BASE = f"everest_api/1/{MODULE_ID}/{MODULE_ID}/"
@@ -75,6 +76,9 @@ LIMITS: dict[str, float] = {"rss_ratio": 1.30, "start_ratio": 2.0, "idle_cpu_pct
 # sys.modules makes `import uvloop` raise ImportError, which the CLI takes as "not installed".
 _NO_UVLOOP = ("import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'cost-agent'; "
               "from agent.cli import main; sys.exit(main())")
+
+
+_AGENT_MAIN = "sys.argv[0] = 'cost-agent'; from agent.cli import main; sys.exit(main())"
 
 
 def agent_command(config: Path, loop: str = "auto", python: str = sys.executable) -> list[str]:
@@ -291,7 +295,11 @@ def running(command: Sequence[str], stdout: int = subprocess.DEVNULL
         yield proc
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()  # a clean stop first: the agent's exit handlers run
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait()
 
 
@@ -594,6 +602,21 @@ def soak(command: Sequence[str], port: int, status: Path, messages: int,
     return Soak(rate, messages, taken, seen[-1][0] - start, longest, slow)
 
 
+def probe_text(report: dict[str, Any]) -> str:
+    """The probe's findings (bench/soak_probe.py) as lines for the report."""
+    gc_text = ", ".join(f"gen {g}: {c['count']} (longest {c['longest_ms']:.1f} ms)"
+                        for g, c in report["collections"].items())
+    lines = [f"probe: {report['decodes']} decodes in {report['seconds']:.1f} s, main thread CPU "
+             f"{report['cpu_seconds']:.1f} s; waited for a CPU {report['run_queue_wait_s']:.2f} s "
+             f"(all threads); collections {gc_text}",
+             "probe: longest gaps between two decodes, ms: wall = main thread on a CPU + "
+             "waiting for one + blocked (GIL, nothing to read); collections within"]
+    lines += [f"  {g['wall_ms']:6.1f} = {g['cpu_ms']:5.1f} + {g['run_queue_ms']:5.1f} + "
+              f"{g['wall_ms'] - g['cpu_ms'] - g['run_queue_ms']:5.1f}; {g['collections_ms']:4.1f}"
+              for g in report["gaps"]]
+    return "\n".join(lines)
+
+
 # ---- the report --------------------------------------------------------------------------
 
 @dataclass
@@ -756,6 +779,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=int, default=0, metavar="N",
                         help="only the soak: N session_costs at --rate per second (issue 20)")
     parser.add_argument("--rate", type=float, default=10000.0, help="the soak's feed rate")
+    parser.add_argument("--probe", action="store_true",
+                        help="with --soak: the longest gaps between two decodes inside the "
+                             "agent, its CPU time in them, the garbage collections "
+                             "(bench/soak_probe.py)")
     parser.add_argument("--no-web", dest="web", action="store_false",
                         help="skip the RSS with a web output and two open pages")
     parser.add_argument("--env", choices=("board", "here"), default="board",
@@ -773,10 +800,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.source:
             compile_agent()
         with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
-            command = agent_command(agent_config(Path(tmp), broker.port, status_interval_s=0.05),
-                                    args.loop if args.loop != "both" else "auto")
+            config = agent_config(Path(tmp), broker.port, status_interval_s=0.05)
+            command = agent_command(config, args.loop if args.loop != "both" else "auto")
+            probe = Path(tmp) / "probe.json"
+            if args.probe:
+                os.environ.update(SOAK_PROBE_PATH=str(REPO / "bench"), SOAK_PROBE_OUT=str(probe))
+                command = [sys.executable, "-c", soak_probe.PRELUDE + _AGENT_MAIN, *command[3:]]
             print(soak(command, broker.port, Path(tmp) / "status.json", args.soak,
                        args.rate).text())
+            if args.probe:
+                print(probe_text(json.loads(probe.read_text())))
         return 0
     # A SIGTERM (CI timeout) unwinds, so the agent, the feeders and mosquitto are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

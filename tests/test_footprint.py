@@ -121,13 +121,22 @@ def test_the_agents_own_memory_and_the_web_outputs_stay_within_their_limits() ->
     assert doc["exit_statuses"] == [0, 0, 0]  # SIGTERM: a clean stop
 
 
-def test_the_soak_reports_what_was_taken_and_the_longest_standstill() -> None:
+def test_the_soak_reports_what_was_taken_the_longest_standstill_and_what_the_agent_did() -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--soak", "3000", "--rate", "2000", "--source"],
+        [sys.executable, str(SCRIPT), "--soak", "3000", "--rate", "2000", "--source", "--probe"],
         cwd=ROOT, capture_output=True, text=True, timeout=600 if EMULATED else 120, check=False)
     assert result.returncode == 0, result.stderr
-    line = result.stdout.strip().splitlines()[-1]
+    lines = result.stdout.strip().splitlines()
+    (line,) = [x for x in lines if x.startswith("soak: ")]
     assert line.startswith("soak: 3000 session_costs at 2000/s: took "), line
     taken = int(line.split("took ")[1].split()[0])
     assert 0 < taken <= 3000
     assert "longest standstill" in line
+    # The probe inside the agent saw every decode the status file counted, and the gaps.
+    (probe,) = [x for x in lines if x.startswith("probe: ") and "decodes in" in x]
+    assert int(probe.split()[1]) == taken, probe
+    assert "gen 2:" in probe and "waited for a CPU" in probe
+    gaps = lines[lines.index(probe) + 2:]
+    assert len(gaps) == 10 and all(" = " in g for g in gaps), gaps
+    walls = [float(g.split("=")[0]) for g in gaps]
+    assert walls == sorted(walls, reverse=True) and walls[0] > 0
