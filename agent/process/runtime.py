@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
-from agent.model.state import Event, LinkChanged, PricingChanged, Tick
+from agent.model.state import Event, LinkChanged, Tick
 from agent.process.inbox import Handler, Inbox
 from agent.process.link import BrokerLink, Route
 from agent.process.panel import Panel, build_panels
@@ -32,6 +32,7 @@ from agent.settings.config import Config
 if TYPE_CHECKING:
     from agent.pricing.live import LivePricing
     from agent.process.display_messages import MessageDesk
+    from agent.process.pricing_desk import PricingDesk
 
 log = logging.getLogger(__name__)
 # Threads of the default executor (asyncio.to_thread): see Agent.__init__.
@@ -84,15 +85,16 @@ class Agent(StatusWriter):
         self._stop = asyncio.Event()
         self.failed = False
         self._tg: asyncio.TaskGroup | None = None
-        self._pricing_fetch: asyncio.Task[None] | None = None
-        self._fetched_for: TariffMessage | None = None
-        self._fetch_keys: list[int | None] = []  # the EVSEs that tariff went to
         self.pricing: LivePricing | None = None
+        self.pricing_desk: PricingDesk | None = None
         if config.pricing is not None and config.pricing.enabled:
             # Imported only when configured: the HTTP client stack costs RAM on a small board.
             from agent.pricing.live import LivePricing
+            from agent.process.pricing_desk import PricingDesk
 
             self.pricing = LivePricing(config.pricing, config.display)
+            self.pricing_desk = PricingDesk(self.pricing, self.panels, self.loop.time,
+                                            self._apply, self._spawn_while_running)
 
     def _bind_view_publishers(self) -> None:
         """Lend the broker connection to `mqtt` outputs, each with its display's topic."""
@@ -112,9 +114,8 @@ class Agent(StatusWriter):
         for panel in self.panels:
             panel.state = await panel.keeper.restore(panel.model, panel.state, self.loop.time(),
                                                      time.time())
-            if self.pricing is not None:
-                panel.apply(PricingChanged(preview=self.pricing.preview(_key(panel))),
-                            self.loop.time(), publish=False)
+            if self.pricing_desk is not None:
+                panel.apply(self.pricing_desk.preview(panel), self.loop.time(), publish=False)
         if self.desk is not None:
             await self.desk.restore()
             self._show_messages(self.loop.time())
@@ -156,6 +157,10 @@ class Agent(StatusWriter):
     def _spawn(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         assert self._tg is not None
         return self._tg.create_task(self._owned(name, body), name=name)
+
+    def _spawn_while_running(self, name: str, body: Callable[[], Awaitable[None]]
+                             ) -> asyncio.Task[None] | None:
+        return self._spawn(name, body) if self._tg is not None else None
 
     async def _owned(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -226,7 +231,10 @@ class Agent(StatusWriter):
                 assert isinstance(item, int)
                 self._heartbeat(target, item, now)
             elif isinstance(item, SessionCost | TariffMessage | DefaultPrice):
-                self._deliver(target, item, now)
+                if self.pricing_desk is not None:
+                    self.pricing_desk.deliver(target, item, now)
+                else:
+                    self._apply(target, item, now)
             else:
                 assert not isinstance(item, int)
                 self._apply(target, item, now)
@@ -262,48 +270,6 @@ class Agent(StatusWriter):
             panel.publish()
         if changed:
             self._wake_clock.set()
-
-    def _deliver(self, panel: Panel, msg: SessionCost | TariffMessage | DefaultPrice,
-                 now: float) -> None:
-        """A session cost API message for `panel` (with the local pricing, when configured)."""
-        if self.pricing is None:
-            self._apply(panel, msg, now)
-            return
-        self._apply(panel, msg, now, publish=False)
-        key = _key(panel)
-        if isinstance(msg, SessionCost):
-            estimate = self.pricing.estimate(msg, key)
-            self._apply(panel, PricingChanged(preview=self.pricing.preview(key, msg.session_id),
-                                              estimate=estimate), now, publish=False)
-        elif isinstance(msg, TariffMessage) and msg.identifier_type == "IdToken" and (
-                msg.identifier_id):
-            if msg is not self._fetched_for:
-                # One fetch per authorization, asked at the first EVSE the tariff goes to; its
-                # Rate is for every EVSE the tariff went to (the driver's is not known yet).
-                self._fetched_for, self._fetch_keys = msg, []
-                self._fetch_rate(msg.identifier_id, panel.state.evse_id or "", self._fetch_keys)
-            self._fetch_keys.append(key)
-        panel.publish()
-
-    def _fetch_rate(self, tag_id: str, evse_id: str, keys: list[int | None]) -> None:
-        """Ask the pricing API for this token's Rate in the background (newest token wins)."""
-        if self.pricing is None or not self.pricing.config.api_url or self._tg is None:
-            return
-        if self._pricing_fetch is not None:
-            self._pricing_fetch.cancel()
-        self._pricing_fetch = self._spawn("pricing-fetch",
-                                          lambda: self._authorized(tag_id, evse_id, keys))
-
-    async def _authorized(self, tag_id: str, evse_id: str, keys: list[int | None]) -> None:
-        pricing = self.pricing
-        assert pricing is not None
-        if await pricing.authorize(tag_id, evse_id, keys):
-            for panel in (p for p in self.panels if _key(p) in keys):
-                session = panel.state.session
-                preview = pricing.preview(_key(panel), session.session_id if session else None)
-                self._apply(panel, PricingChanged(preview=preview,
-                                                  estimate=panel.state.estimate),
-                            self.loop.time())
 
     def _heartbeat(self, watch: ApiWatch, beat: int, now: float) -> None:
         verdict, back = watch.beat(beat, now)
@@ -375,7 +341,3 @@ class Agent(StatusWriter):
         while True:
             self.notifier.send(WATCHDOG="1")
             await asyncio.sleep(interval)
-
-def _key(panel: Panel) -> int | None:
-    """Which EVSE a panel shows, for the pricing (None: the display of the whole station)."""
-    return panel.evse.id if panel.evse is not None else None
