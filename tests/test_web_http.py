@@ -180,7 +180,7 @@ def test_idle_and_stalled_clients_delay_neither_the_agent_nor_other_pages(
             stalled.sendall(get("/events").replace(b"Connection: close\r\n", b""))
             # 100 connections that say nothing.
             idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(100)]
-            started = len(sim.checks)
+            started, begun = len(sim.checks), asyncio.get_running_loop().time()
             async with Events(port) as page:
                 await wait_until(lambda: page.latest(1), what="the good page's first views")
                 sta.event(1, "SessionStarted")
@@ -208,9 +208,11 @@ def test_idle_and_stalled_clients_delay_neither_the_agent_nor_other_pages(
             stalled.close()
             # EVerest heard the agent's communication checks all along (every 0.5 s; EVerest
             # raises its CommunicationFault after 5 s of silence).
-            times = [t for t, _ in sim.checks[started:]]
-            assert len(times) > 4
-            if not EMULATED:
+            loop = asyncio.get_running_loop()
+            await wait_until(lambda: sim.checks[-1][0] > loop.time() - 1.0,
+                             what="a communication check after the flood")
+            times = [begun, *(t for t, _ in sim.checks[started:])]
+            if not EMULATED:  # under qemu the test's own process pauses for seconds
                 assert max(b - a for a, b in itertools.pairwise(times)) < 5.0
             assert "Traceback" not in agent.log()
     asyncio.run(scenario())
