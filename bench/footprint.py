@@ -543,7 +543,9 @@ class Soak:
         lost = self.sent - self.taken
         return (f"soak: {self.sent} session_costs at {self.rate:.0f}/s: took {self.taken} "
                 f"({lost} lost, {lost / self.sent * 100:.2f} %) in {self.seconds:.1f} s; "
-                f"longest standstill {self.longest_gap_s * 1000:.0f} ms; "
+                f"longest standstill {self.longest_gap_s * 1000:.0f} ms as the status file "
+                f"saw it (its own writes, every 50 ms, are the resolution: --probe sees "
+                f"inside); "
                 f"{self.slow_windows} half-second windows below half the rate")
 
 
