@@ -53,8 +53,8 @@ _TEMP_ATTEMPTS = 100
 
 def _create_temp(target: str) -> tuple[int, str]:
     """A new file next to `target`, opened for writing with mode 0600: (fd, its path)."""
+    folder, name = os.path.split(target)
     for _ in range(_TEMP_ATTEMPTS):
-        folder, name = os.path.split(target)
         tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_TEMP_COUNTER)}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp

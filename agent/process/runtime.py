@@ -30,7 +30,6 @@ from agent.process.timers import wait_event
 from agent.settings.config import Config
 
 if TYPE_CHECKING:
-    from agent.pricing.live import LivePricing
     from agent.process.display_messages import MessageDesk
     from agent.process.pricing_desk import PricingDesk
 
@@ -85,16 +84,15 @@ class Agent(StatusWriter):
         self._stop = asyncio.Event()
         self.failed = False
         self._tg: asyncio.TaskGroup | None = None
-        self.pricing: LivePricing | None = None
         self.pricing_desk: PricingDesk | None = None
         if config.pricing is not None and config.pricing.enabled:
             # Imported only when configured: the HTTP client stack costs RAM on a small board.
             from agent.pricing.live import LivePricing
             from agent.process.pricing_desk import PricingDesk
 
-            self.pricing = LivePricing(config.pricing, config.display)
-            self.pricing_desk = PricingDesk(self.pricing, self.panels, self.loop.time,
-                                            self._apply, self._spawn_while_running)
+            self.pricing_desk = PricingDesk(LivePricing(config.pricing, config.display),
+                                            self.panels, self.loop.time, self._apply,
+                                            self._spawn_while_running)
 
     def _bind_view_publishers(self) -> None:
         """Lend the broker connection to `mqtt` outputs, each with its display's topic."""

@@ -22,9 +22,9 @@ from agent.settings.config import Config
 
 if TYPE_CHECKING:
     from agent.outputs.base import StationOutput
-    from agent.pricing.live import LivePricing
     from agent.process.display_messages import MessageDesk
     from agent.process.inbox import Inbox
+    from agent.process.pricing_desk import PricingDesk
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class StatusWriter:
     workers: list[OutputWorker]
     stations: Sequence[StationOutput]
     inbox: Inbox
-    pricing: LivePricing | None
+    pricing_desk: PricingDesk | None
     desk: MessageDesk | None
     # The station's EVerest link, as the agent decides it (Agent.link_up).
     link_up: Callable[[], bool]
@@ -76,7 +76,8 @@ class StatusWriter:
             interval_s=self.config.status.interval_s, threads=threading.active_count(),
             outputs={**{w.name: w.stats for w in self.workers},
                      **{s.name: s.stats for s in self.stations}},
-            pricing=self.pricing.stats() if self.pricing is not None else None,
+            pricing=(self.pricing_desk.pricing.stats() if self.pricing_desk is not None
+                     else None),
             late_session_costs=sum(p.state.late_results for p in self.panels),
             evse=evses or None, log_dropped=logs.dropped(),
             display_messages=(self.desk.status(now, self.link.conn is not None)

@@ -56,8 +56,11 @@ def writable_dir(path: str, key: str) -> None:
     """Raise ConfigError unless `path` is, or can be created as, a writable directory."""
     target = os.path.normpath(path)
     probe = target
-    while not os.path.lexists(probe) and (os.path.dirname(probe) or ".") != probe:
-        probe = os.path.dirname(probe) or "."
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe) or "."
+        if parent == probe:
+            break
+        probe = parent
     if not os.path.isdir(probe):
         what = "is not a directory" if probe == target else f"cannot be created ({probe} is " \
             "not a directory)"

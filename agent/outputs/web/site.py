@@ -69,9 +69,11 @@ class Site:
         # pathlib and urllib.parse ~0.6 MiB).
         folder = os.path.join(os.path.dirname(__file__), "assets")
         assets = {
-            "/": (b"text/html; charset=utf-8", _asset(folder, "index.html")),
-            "/static/app.js": (b"text/javascript; charset=utf-8", _asset(folder, "app.js")),
-            "/static/style.css": (b"text/css; charset=utf-8", _asset(folder, "style.css")),
+            "/": (b"text/html; charset=utf-8", _read(os.path.join(folder, "index.html"), "/")),
+            "/static/app.js": (b"text/javascript; charset=utf-8",
+                               _read(os.path.join(folder, "app.js"), "/static/app.js")),
+            "/static/style.css": (b"text/css; charset=utf-8",
+                                  _read(os.path.join(folder, "style.css"), "/static/style.css")),
             "/static/custom.css": (b"text/css; charset=utf-8",
                                    _read(config.css, "css") if config.css else b""),
         }
@@ -132,11 +134,6 @@ def _qr_payload(view: View, kind: str) -> str | None:
 
 
 _NOT_FOUND = Reply(404, b"text/plain; charset=utf-8", b"not found\n")
-
-
-def _asset(folder: str, name: str) -> bytes:
-    with open(os.path.join(folder, name), "rb") as file:
-        return file.read()
 
 
 def _parameter(query: str, name: str) -> str:
