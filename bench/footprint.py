@@ -74,18 +74,19 @@ LIMITS: dict[str, float] = {"rss_ratio": 1.30, "start_ratio": 2.0, "idle_cpu_pct
 
 # Running the agent on asyncio's own loop although uvloop is installed: a None entry in
 # sys.modules makes `import uvloop` raise ImportError, which the CLI takes as "not installed".
-_NO_UVLOOP = ("import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'cost-agent'; "
-              "from agent.cli import main; sys.exit(main())")
+_NO_UVLOOP = "import sys; sys.modules['uvloop'] = None; "
+_AGENT_MAIN = "import sys; sys.argv[0] = 'cost-agent'; from agent.cli import main; sys.exit(main())"
 
 
-_AGENT_MAIN = "sys.argv[0] = 'cost-agent'; from agent.cli import main; sys.exit(main())"
-
-
-def agent_command(config: Path, loop: str = "auto", python: str = sys.executable) -> list[str]:
-    """The command starting the agent: as installed (`auto`, uvloop when present) or `asyncio`."""
-    if loop == "asyncio":
-        return [python, "-c", _NO_UVLOOP, "run", "--config", str(config)]
-    return [python, "-m", "agent", "run", "--config", str(config)]
+def agent_command(config: Path, loop: str = "auto", python: str = sys.executable,
+                  prelude: str = "") -> list[str]:
+    """The command starting the agent: as installed (`auto`, uvloop when present) or `asyncio`;
+    `prelude`: Python code run in the agent's process before the agent."""
+    run = ["run", "--config", str(config)]
+    if loop == "asyncio" or prelude:
+        code = (_NO_UVLOOP if loop == "asyncio" else "") + prelude + _AGENT_MAIN
+        return [python, "-c", code, *run]
+    return [python, "-m", "agent", *run]
 
 
 def bare_command(sleep: bool, python: str = sys.executable) -> list[str]:
@@ -803,11 +804,11 @@ def main(argv: list[str] | None = None) -> int:
             compile_agent()
         with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
             config = agent_config(Path(tmp), broker.port, status_interval_s=0.05)
-            command = agent_command(config, args.loop if args.loop != "both" else "auto")
             probe = Path(tmp) / "probe.json"
             if args.probe:
                 os.environ.update(SOAK_PROBE_PATH=str(REPO / "bench"), SOAK_PROBE_OUT=str(probe))
-                command = [sys.executable, "-c", soak_probe.PRELUDE + _AGENT_MAIN, *command[3:]]
+            command = agent_command(config, args.loop if args.loop != "both" else "auto",
+                                    prelude=soak_probe.PRELUDE if args.probe else "")
             print(soak(command, broker.port, Path(tmp) / "status.json", args.soak,
                        args.rate).text())
             if args.probe:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import heapq
 import json
 import os
 import time
@@ -72,9 +73,9 @@ def _schedstat_wait() -> float:
 
 def _write(out: str, wall: array[float], cpu: array[float], queued: array[int],
            collections: list[tuple[int, float, float]], waited_before: float) -> None:
-    gaps = sorted(((wall[i] - wall[i - 1], cpu[i] - cpu[i - 1], wall[i - 1],
-                    (queued[i] - queued[i - 1]) / 1e9) for i in range(1, len(wall))),
-                  reverse=True)[:GAPS]
+    gaps = heapq.nlargest(GAPS, ((wall[i] - wall[i - 1], cpu[i] - cpu[i - 1], wall[i - 1],
+                                  (queued[i] - queued[i - 1]) / 1e9)
+                                 for i in range(1, len(wall))))
     report = {
         "decodes": len(wall),
         "seconds": wall[-1] - wall[0] if wall else 0.0,
