@@ -196,7 +196,8 @@ class Simulator:
     async def close(self) -> None:
         """Disconnect."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.disconnect(), 1.0)
+            async with asyncio.timeout(1.0):
+                await self.client.disconnect()
 
 
 async def simulate(host: str, port: int, module_id: str, topic_prefix: str = "",

@@ -141,10 +141,9 @@ class PricingClient:
             self._count("token", "no API token available")
             return None
         try:
-            # wait_for bounds the whole exchange; the socket timeout bounds the thread.
-            body = await asyncio.wait_for(_in_thread(self._get, tag_id,
-                                                     self.config.evse_id or evse_id),
-                                          timeout=self.config.timeout_s * 2)
+            # The timeout bounds the whole exchange; the socket timeout bounds the thread.
+            async with asyncio.timeout(self.config.timeout_s * 2):
+                body = await _in_thread(self._get, tag_id, self.config.evse_id or evse_id)
             rate = self._parse(body)
         except ApiError as exc:
             self._count(exc.kind, exc.detail)

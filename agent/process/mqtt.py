@@ -145,8 +145,9 @@ class Connection:
 
     async def __aenter__(self) -> Self:
         try:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that comes
-            # as the connect completes, and the stopping agent would then wait on this forever.
+            # asyncio.timeout, never wait_for (here and below): on Python 3.11 wait_for drops a
+            # cancel that comes as its step completes, and the stopping agent would then wait on
+            # a link that reconnects for ever.
             async with asyncio.timeout(self.timeout_s):
                 await self._client.connect(self.config.host, self.config.port, ssl=self._tls,
                                            keepalive=self.config.keepalive_s, version=MQTTv311)
@@ -166,10 +167,13 @@ class Connection:
 
     async def __aexit__(self, *exc_info: object) -> None:
         was_up, self._up = self._up, False
-        if was_up and self._lost is None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._client.disconnect(), CLOSE_TIMEOUT_S)
-        await self._abort()
+        try:
+            if was_up and self._lost is None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await self._client.disconnect()
+        finally:
+            await self._abort()
 
     @property
     def up(self) -> bool:
@@ -214,4 +218,5 @@ class Connection:
         transport_owner = getattr(self._client, "_connection", None)
         if transport_owner is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(transport_owner.close(), CLOSE_TIMEOUT_S)
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await transport_owner.close()

@@ -66,7 +66,8 @@ class OutputWorker:
     async def flush(self, within_s: float) -> bool:
         """Wait until the newest view is shown (True) or `timeout` passes (False)."""
         try:
-            await asyncio.wait_for(self._idle.wait(), within_s)
+            async with asyncio.timeout(within_s):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True
@@ -74,7 +75,8 @@ class OutputWorker:
     async def _close(self, within_s: float) -> None:
         self._opened = False
         try:
-            await asyncio.wait_for(self.output.close(), within_s)
+            async with asyncio.timeout(within_s):
+                await self.output.close()
         except Exception as exc:  # a broken close must not stop the others
             log.warning("output %s: close failed: %s", self.name, exc)
 
