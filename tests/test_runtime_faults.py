@@ -53,7 +53,7 @@ def test_task_failure_exits_1_with_one_folded_log_line_and_starves_the_watchdog(
     assert len(failures) == 1, log
     line = failures[0]
     # One line: the task's name, the traceback folded in, the exception at its end.
-    assert " ERROR agent.process.runtime: task clock failed; stopping the agent" in line
+    assert " ERROR agent.process.crew: task clock failed; stopping the agent" in line
     assert "Traceback (most recent call last): | " in line
     assert "fault_entry.py" in line and "_clock" in line
     assert line.endswith("RuntimeError: injected fault in the clock loop")
@@ -142,6 +142,37 @@ fail = "show"
     log = agent.log()
     assert "output flaky: RuntimeError: testsink: display rejected the view" in log
     assert "Traceback" not in log and "task " not in log
+
+
+def test_a_plugin_that_swallows_the_stop_is_named_and_the_agent_still_exits(
+        broker: Mosquitto, tmp_path: Path, plugin_path: str) -> None:
+    sink = tmp_path / "sink.jsonl"
+    config = agent_config(tmp_path, broker.port, heartbeat_timeout_s=0, extra=f"""
+[[output]]
+type = "testsink"
+name = "deaf"
+path = "{sink}"
+fail = "deaf"
+""")
+    agent = Agent(config, {"PYTHONPATH": plugin_path}, log_level=None)
+
+    async def scenario() -> None:
+        await agent.start()
+        try:
+            await wait_until(lambda: sink.exists() and sink.stat().st_size > 0,
+                             what="the plugin showing a view (and then hanging)")
+            assert agent.proc is not None
+            agent.proc.terminate()
+            # Not a clean stop: a task held it past the limit (5 s), then gave in.
+            assert await agent.exit_status(timeout=30.0) == 1
+        finally:
+            await agent.kill()
+    asyncio.run(scenario())
+    overdue = [line for line in agent.log().splitlines() if "stop overdue" in line]
+    assert len(overdue) == 1, agent.log()
+    assert " ERROR agent.process.crew: stop overdue: task output:deaf still running" in overdue[0]
+    assert "__init__.py:" in overdue[0] and "in show" in overdue[0]  # where the plugin waits
+    assert "stopped after a failure (exit status 1)" in agent.log()
 
 
 # ---- 5. SIGTERM exits within 1 s whatever is in flight -----------------------------------

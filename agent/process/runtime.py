@@ -1,7 +1,8 @@
-"""The agent process. One TaskGroup owns every task: the broker link, the communication check,
-the clock, persistence, status, systemd's watchdog, the output workers and the pricing fetch.
-A clean stop returns 0; an unexpected exception in any task is logged once with its traceback,
-stops the rest cleanly and returns 1, so that systemd (Restart=on-failure) starts it again.
+"""The agent process. One crew (a TaskGroup, crew.py) owns every task: the broker link, the
+communication check, the clock, persistence, status, systemd's watchdog, the output workers and
+the pricing fetch. A clean stop returns 0; an unexpected exception in any task is logged once
+with its traceback, stops the rest cleanly and returns 1, so that systemd (Restart=on-failure)
+starts it again; so does a stop that a task holds past its limit.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
 from agent.model.state import Event, LinkChanged, Tick
+from agent.process.crew import Crew, Stopped
 from agent.process.inbox import Handler, Inbox
 from agent.process.link import BrokerLink, Route
 from agent.process.panel import Panel, build_panels
@@ -40,10 +41,6 @@ IO_THREADS = 1
 STOP_FLUSH_S = 0.3
 
 
-class _Stopped(Exception):
-    """Ends the task group after a clean stop."""
-
-
 class Agent(StatusWriter):
     """Owns every task of the running agent; run() returns the process exit status."""
 
@@ -57,6 +54,7 @@ class Agent(StatusWriter):
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io"))
         self.counters = Counters(self.loop.time())
         self.notifier = Notifier()
+        self.crew = Crew(self.loop, self.notifier)
         # `stations`: the outputs that serve every display (the web page), each run once.
         self.workers, self.stations, self.panels = build_panels(config)
         client_id = (config.mqtt.client_id or
@@ -82,8 +80,6 @@ class Agent(StatusWriter):
         self._wake_clock = asyncio.Event()
         self._wake_check = asyncio.Event()
         self._stop = asyncio.Event()
-        self.failed = False
-        self._tg: asyncio.TaskGroup | None = None
         self.pricing_desk: PricingDesk | None = None
         if config.pricing is not None and config.pricing.enabled:
             # Imported only when configured: the HTTP client stack costs RAM on a small board.
@@ -92,7 +88,7 @@ class Agent(StatusWriter):
 
             self.pricing_desk = PricingDesk(LivePricing(config.pricing, config.display),
                                             self.panels, self.loop.time, self._apply,
-                                            self._spawn_while_running)
+                                            self.crew.spawn_while_running)
 
     def _bind_view_publishers(self) -> None:
         """Lend the broker connection to `mqtt` outputs, each with its display's topic."""
@@ -119,63 +115,43 @@ class Agent(StatusWriter):
             self._show_messages(self.loop.time())
         for panel in self.panels:
             panel.publish()
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                for worker in self.workers:
-                    self._spawn(f"output:{worker.name}", worker.run)
-                for station in self.stations:
-                    self._spawn(f"output:{station.name}", station.serve)
-                for panel in self.panels:
-                    self._spawn(f"persist:{panel.name}", panel.keeper.run)
-                if self.desk is not None:
-                    self._spawn("display-messages", self.desk.keep)
-                self._spawn("mqtt", self.link.run)
-                self._spawn("communication-check", self._communication_check)
-                self._spawn("clock", self._clock)
-                if self.config.status.path:
-                    self._spawn("status", self._status_loop)
-                interval = self.notifier.watchdog_interval()
-                if interval is not None:
-                    self._spawn("sd-watchdog", lambda: self._sd_watchdog(interval))
-                self._spawn("stop", self._until_stopped)
-                self.notifier.send(READY="1", STATUS="running, link down")
-                log.info("running: module_id=%s broker=%s:%s outputs=%d",
-                         self.config.everest.module_id, self.config.mqtt.host,
-                         self.config.mqtt.port, len(self.workers) + len(self.stations))
-        except* _Stopped:
-            pass
-        except* Exception:
-            self.failed = True  # each failure was logged with its traceback where it happened
-        finally:
-            self._tg = None
+        await self.crew.run(self._start)
         await self._shutdown()
         return 1 if self.failed else 0
 
-    def _spawn(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
-        assert self._tg is not None
-        return self._tg.create_task(self._owned(name, body), name=name)
+    @property
+    def failed(self) -> bool:
+        """A task of the agent failed (or its stop overran): the exit status will be 1."""
+        return self.crew.failed
 
-    def _spawn_while_running(self, name: str, body: Callable[[], Awaitable[None]]
-                             ) -> asyncio.Task[None] | None:
-        return self._spawn(name, body) if self._tg is not None else None
-
-    async def _owned(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await body()
-        except (_Stopped, asyncio.CancelledError):
-            raise
-        except Exception:
-            if not self.failed:
-                # The rest is cancelled now: systemd hears that the service is going down.
-                self.notifier.send(STOPPING="1", STATUS=f"failed: task {name}")
-            self.failed = True
-            log.exception("task %s failed; stopping the agent", name)
-            raise
+    def _start(self) -> None:
+        spawn = self.crew.spawn
+        for worker in self.workers:
+            spawn(f"output:{worker.name}", worker.run)
+        for station in self.stations:
+            spawn(f"output:{station.name}", station.serve)
+        for panel in self.panels:
+            spawn(f"persist:{panel.name}", panel.keeper.run)
+        if self.desk is not None:
+            spawn("display-messages", self.desk.keep)
+        spawn("mqtt", self.link.run)
+        spawn("communication-check", self._communication_check)
+        spawn("clock", self._clock)
+        if self.config.status.path:
+            spawn("status", self._status_loop)
+        interval = self.notifier.watchdog_interval()
+        if interval is not None:
+            spawn("sd-watchdog", lambda: self._sd_watchdog(interval))
+        spawn("stop", self._until_stopped)
+        self.notifier.send(READY="1", STATUS="running, link down")
+        log.info("running: module_id=%s broker=%s:%s outputs=%d",
+                 self.config.everest.module_id, self.config.mqtt.host,
+                 self.config.mqtt.port, len(self.workers) + len(self.stations))
 
     def stop(self) -> None:
-        """Ask run() to stop cleanly."""
+        """Ask run() to stop cleanly (a task still running STOP_LIMIT_S later is overdue)."""
         self._stop.set()
+        self.crew.winding_down()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT stop the agent cleanly."""
@@ -191,7 +167,7 @@ class Agent(StatusWriter):
             for watch in self.watches:
                 conn.publish(watch.check_topic, check_payload(False))
         await asyncio.gather(*(w.flush(STOP_FLUSH_S) for w in self.workers))
-        raise _Stopped
+        raise Stopped
 
     async def _shutdown(self) -> None:
         # The single writer saves last: after any write still in flight from a cancelled save.
@@ -203,7 +179,7 @@ class Agent(StatusWriter):
         for result in results:
             if isinstance(result, Exception) and not self.failed:  # else logged already
                 log.error("final save failed", exc_info=result)
-                self.failed = True
+                self.crew.failed = True
         if self.desk is not None:
             await self.desk.save()
         if self.config.status.path:

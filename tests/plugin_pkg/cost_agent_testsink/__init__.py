@@ -23,7 +23,8 @@ class TestsinkConfig(OutputConfig, frozen=True, tag="testsink"):
     """`[[output]] type = "testsink"`."""
 
     path: Annotated[str, msgspec.Meta(min_length=1)]
-    fail: Literal["never", "open", "show"] = "never"
+    # "deaf": shows the view, then hangs and swallows the first cancel (a buggy plugin).
+    fail: Literal["never", "open", "show", "deaf"] = "never"
 
 
 class TestsinkOutput:
@@ -44,6 +45,11 @@ class TestsinkOutput:
         if self.config.fail == "show":
             raise RuntimeError("testsink: display rejected the view")
         await asyncio.to_thread(_append, self.config.path, encode_view(view) + b"\n")
+        if self.config.fail == "deaf":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await asyncio.Event().wait()
 
     async def close(self) -> None:
         """Nothing to release."""
