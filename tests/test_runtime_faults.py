@@ -108,16 +108,21 @@ def plugin_path(tmp_path: Path) -> str:
     return f"{site}:{PLUGIN_SRC}"
 
 
-def test_plugin_output_exception_stays_with_that_output(
-        broker: Mosquitto, tmp_path: Path, plugin_path: str) -> None:
-    config = agent_config(tmp_path, broker.port, heartbeat_timeout_s=0, extra=f"""
+def plugin_agent(tmp_path: Path, port: int, plugin_path: str, name: str, fail: str) -> Agent:
+    """The agent with a file output and the test plugin `name` failing as `fail` says."""
+    config = agent_config(tmp_path, port, heartbeat_timeout_s=0, extra=f"""
 [[output]]
 type = "testsink"
-name = "flaky"
+name = "{name}"
 path = "{tmp_path}/sink.jsonl"
-fail = "show"
+fail = "{fail}"
 """)
-    agent = Agent(config, {"PYTHONPATH": plugin_path}, log_level=None)
+    return Agent(config, {"PYTHONPATH": plugin_path}, log_level=None)
+
+
+def test_plugin_output_exception_stays_with_that_output(
+        broker: Mosquitto, tmp_path: Path, plugin_path: str) -> None:
+    agent = plugin_agent(tmp_path, broker.port, plugin_path, "flaky", fail="show")
     view_path = tmp_path / "display.json"
 
     async def scenario() -> None:
@@ -147,14 +152,7 @@ fail = "show"
 def test_a_plugin_that_swallows_the_stop_is_named_and_the_agent_still_exits(
         broker: Mosquitto, tmp_path: Path, plugin_path: str) -> None:
     sink = tmp_path / "sink.jsonl"
-    config = agent_config(tmp_path, broker.port, heartbeat_timeout_s=0, extra=f"""
-[[output]]
-type = "testsink"
-name = "deaf"
-path = "{sink}"
-fail = "deaf"
-""")
-    agent = Agent(config, {"PYTHONPATH": plugin_path}, log_level=None)
+    agent = plugin_agent(tmp_path, broker.port, plugin_path, "deaf", fail="deaf")
 
     async def scenario() -> None:
         await agent.start()
