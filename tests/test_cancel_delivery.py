@@ -31,16 +31,20 @@ Body = Callable[[], Coroutine[Any, Any, None]]
 async def cancels_as_it_wakes(start: Callable[[], tuple[Body, asyncio.Event]]) -> bool:
     """For 0 to 3 loop turns after a body's gate opens (the inner step completing, its waiter
     resuming, ...): run a fresh body until it waits on its gate, open the gate, let the turns
-    pass and cancel. True when every task still running when cancelled ended cancelled."""
+    pass and cancel. True when every task still running when cancelled ended cancelled (and
+    at least one was: a body that never reached its gate tests nothing)."""
+    delivered = 0
     for turns in range(4):
         body, gate = start()
         task = asyncio.create_task(body())
         await asyncio.sleep(0.05)
+        assert not task.done(), "the body ended before its gate"
         gate.set()
         for _ in range(turns):
             await asyncio.sleep(0)
         if task.done():
             continue  # finished before the cancel: nothing to deliver
+        delivered += 1
         task.cancel()
         await asyncio.wait({task}, timeout=1.0)
         if not task.done():
@@ -49,7 +53,7 @@ async def cancels_as_it_wakes(start: Callable[[], tuple[Body, asyncio.Event]]) -
             return False
         if not task.cancelled():
             return False
-    return True
+    return delivered > 0
 
 
 def _connection() -> Connection:

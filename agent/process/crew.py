@@ -3,9 +3,9 @@ is logged once and stops the rest, and a stop that overruns its limit is not lef
 
 A task that swallows its cancel (Python 3.11's `asyncio.wait_for` did, as an awaited step
 completed; an output plugin may) would keep the group, and so the process, from ever ending:
-systemd would kill it at TimeoutStopSec with nothing said. Instead, STOP_LIMIT_S after the stop
-began every task still running is named with where it waits, cancelled again, and the agent
-exits 1, as after any bug in its own loops.
+systemd would kill it at TimeoutStopSec with nothing said. Instead, `stop_limit_s` after the
+stop began every task still running is named with where it waits and cancelled again (then
+every second while it holds on), and the agent exits 1, as after any bug in its own loops.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # The outputs' flush (0.3 s) and closes (<= 0.5 s) end far sooner; systemd kills at 10 s.
 STOP_LIMIT_S = 5.0
+RECANCEL_S = 1.0
 
 
 class Stopped(Exception):
@@ -30,16 +31,24 @@ class Stopped(Exception):
 class Crew:
     """Owns every task of the running agent (asyncio.TaskGroup); `failed` after any fault."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, notifier: Notifier) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, notifier: Notifier,
+                 stop_limit_s: float = STOP_LIMIT_S) -> None:
         self.loop = loop
         self.notifier = notifier
+        self.stop_limit_s = stop_limit_s
         self.failed = False
         self._tg: asyncio.TaskGroup | None = None
+        self._ended = False
+        self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._named: set[asyncio.Task[None]] = set()
         self._overdue: asyncio.TimerHandle | None = None
 
     async def run(self, start: Callable[[], None]) -> None:
         """Run the tasks `start` spawns until one raises Stopped or fails (then `failed`)."""
+        me = asyncio.current_task()
+        assert me is not None
+        cancels = me.cancelling()
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -49,9 +58,14 @@ class Crew:
         except* Exception:
             self.failed = True  # each failure was logged with its traceback where it happened
         finally:
-            self._tg = None
+            self._tg, self._ended = None, True
             if self._overdue is not None:
                 self._overdue.cancel()
+        # Python 3.11's group cancels its parent when a task ends it and leaves that cancel
+        # counted: on 3.11.2 every later asyncio.timeout (the shutdown's) would then raise
+        # CancelledError instead of TimeoutError.
+        while me.cancelling() > cancels:
+            me.uncancel()
 
     def spawn(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Start `body` as the task `name`; only while run() is running."""
@@ -63,13 +77,14 @@ class Crew:
 
     def spawn_while_running(self, name: str, body: Callable[[], Awaitable[None]]
                             ) -> asyncio.Task[None] | None:
-        """spawn(), or None once the crew has ended."""
-        return self.spawn(name, body) if self._tg is not None else None
+        """spawn(), or None once the crew is stopping (the group then takes no new task)."""
+        return self.spawn(name, body) if self._tg is not None and not self._stopping else None
 
     def winding_down(self) -> None:
-        """The tasks are being stopped: any still running STOP_LIMIT_S from now is overdue."""
+        """The tasks are being stopped: any still running `stop_limit_s` from now is overdue."""
+        self._stopping = True
         if self._overdue is None:
-            self._overdue = self.loop.call_later(STOP_LIMIT_S, self._stop_overdue)
+            self._overdue = self.loop.call_later(self.stop_limit_s, self._stop_overdue)
 
     async def _owned(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -86,15 +101,22 @@ class Crew:
             raise
 
     def _stop_overdue(self) -> None:
-        late = [task for task in self._tasks if not task.done()]
+        if self._ended:
+            return
+        late = sorted((task for task in self._tasks if not task.done()), key=asyncio.Task.get_name)
+        # Also before the tasks started (a stop during start-up): look again later.
+        self._overdue = self.loop.call_later(RECANCEL_S, self._stop_overdue)
         if not late:
             return
         if not self.failed:
             self.notifier.send(STATUS=f"failed: stop overdue in task {late[0].get_name()}")
         self.failed = True
-        for task in sorted(late, key=asyncio.Task.get_name):
-            log.error("stop overdue: task %s still running %.0f s after the stop began (waiting "
-                      "at %s); cancelling it again", task.get_name(), STOP_LIMIT_S, _where(task))
+        for task in late:
+            if task not in self._named:  # once per task, however often it is cancelled again
+                self._named.add(task)
+                log.error("stop overdue: task %s still running %.0f s after the stop began "
+                          "(waiting at %s); cancelling it again", task.get_name(),
+                          self.stop_limit_s, _where(task))
             task.cancel()
 
 
