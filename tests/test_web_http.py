@@ -181,7 +181,7 @@ def test_idle_and_stalled_clients_delay_neither_the_agent_nor_other_pages(
             # 100 connections that say nothing.
             idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(100)]
             started, begun = len(sim.checks), asyncio.get_running_loop().time()
-            async with Events(port) as page:
+            async with Events(port, retry=True) as page:
                 await wait_until(lambda: page.latest(1), what="the good page's first views")
                 sta.event(1, "SessionStarted")
 

@@ -72,7 +72,10 @@ class Events:
     def __init__(self, port: int, path: str = "/events", retry: bool = False) -> None:
         self.port = port
         self.path = path
-        self.retry = retry  # after a 503 (max_clients streams open), as the page does
+        # As the page's EventSource does: again after a 503 (max_clients streams open) or a
+        # connection dropped before the answer (under a flood of silent connections the agent
+        # drops the one that has waited longest for its request).
+        self.retry = retry
         self.items: list[dict[str, Any]] = []
         self.pings = 0
         self.status = 0
@@ -94,12 +97,18 @@ class Events:
 
     async def _read(self) -> None:
         while True:
-            await self._stream()
-            if not (self.retry and self.status == 503):
-                return
+            try:
+                await self._stream()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                if not self.retry or self.status:  # a stream, once answered, is not retried
+                    raise
+            else:
+                if not (self.retry and self.status == 503):
+                    return
             await asyncio.sleep(0.2)
 
     async def _stream(self) -> None:
+        self.status, self.closed = 0, False
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             writer.write(get(self.path).replace(b"Connection: close\r\n", b""))
