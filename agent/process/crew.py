@@ -39,9 +39,9 @@ class Crew:
         self.failed = False
         self._tg: asyncio.TaskGroup | None = None
         self._ended = False
-        self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._named: set[asyncio.Task[None]] = set()
+        # Set from the moment the tasks are being stopped: the crew is stopping.
         self._overdue: asyncio.TimerHandle | None = None
 
     async def run(self, start: Callable[[], None]) -> None:
@@ -78,11 +78,11 @@ class Crew:
     def spawn_while_running(self, name: str, body: Callable[[], Awaitable[None]]
                             ) -> asyncio.Task[None] | None:
         """spawn(), or None once the crew is stopping (the group then takes no new task)."""
-        return self.spawn(name, body) if self._tg is not None and not self._stopping else None
+        running = self._tg is not None and self._overdue is None
+        return self.spawn(name, body) if running else None
 
     def winding_down(self) -> None:
         """The tasks are being stopped: any still running `stop_limit_s` from now is overdue."""
-        self._stopping = True
         if self._overdue is None:
             self._overdue = self.loop.call_later(self.stop_limit_s, self._stop_overdue)
 
