@@ -23,7 +23,8 @@ for its editable-install hook, and msgspec imports mypy's typing_extensions ther
 
 `--soak N [--rate R]` instead feeds N session_costs at R per second, smoothly (5 ms chunks),
 and reports what the agent took and its longest standstill while messages waited (the status
-file, written every 50 ms, is the resolution).
+file, written every 50 ms, is the resolution; `--status-interval`). What it took is read after the
+agent's clean stop (its last status write), so it is final, not a sample of a moving count.
 
 The agent package is byte-compiled first, as on the board (buildroot installs .pyc; here
 PYTHONDONTWRITEBYTECODE would make every start compile it from source): `--source` skips that.
@@ -538,6 +539,7 @@ class Soak:
     seconds: float
     longest_gap_s: float  # no message taken although the feed was ahead (status resolution)
     slow_windows: int  # 0.5 s windows below half the offered rate while the feed was ahead
+    status_interval_s: float
 
     def text(self) -> str:
         """One line for the report."""
@@ -545,15 +547,16 @@ class Soak:
         return (f"soak: {self.sent} session_costs at {self.rate:.0f}/s: took {self.taken} "
                 f"({lost} lost, {lost / self.sent * 100:.2f} %) in {self.seconds:.1f} s; "
                 f"longest standstill {self.longest_gap_s * 1000:.0f} ms as the status file "
-                f"saw it (its own writes, every 50 ms, are the resolution: --probe sees "
-                f"inside); "
+                f"saw it (its own writes, every {self.status_interval_s * 1000:.0f} ms, are the "
+                f"resolution: --probe sees inside); "
                 f"{self.slow_windows} half-second windows below half the rate")
 
 
 def soak(command: Sequence[str], port: int, status: Path, messages: int,
-         rate: float) -> Soak:
+         rate: float, status_interval_s: float) -> Soak:
     """Feed `messages` session_costs at `rate` per second (each one different, so each one
-    changes the view) and watch the status file (written every 0.05 s) for standstills."""
+    changes the view) and watch the status file (written every `status_interval_s`) for
+    standstills."""
     costs = [publish_packet(BASE + "e2m/session_cost",
                             payloads.session_cost(total=100000 + 37 * i, energy_wh=20000 + i))
              for i in range(256)]
@@ -561,7 +564,7 @@ def soak(command: Sequence[str], port: int, status: Path, messages: int,
     try:
         feeder.subscribe(CHECK_TOPIC)
         status.unlink(missing_ok=True)
-        with running(command):
+        with running(command) as agent:
             feeder.wait_publish(CHECK_TOPIC, b"true", timeout=30)
             while (base := _received(status, "session_cost")) < 0:
                 time.sleep(0.01)
@@ -577,15 +580,31 @@ def soak(command: Sequence[str], port: int, status: Path, messages: int,
                     time.sleep(ahead)
                 if not seen or time.monotonic() - seen[-1][0] >= 0.02:
                     seen.append((time.monotonic(), _received(status, "session_cost") - base))
-            deadline = time.monotonic() + 10
+            # What the broker still holds for the agent reaches it: wait until the count has
+            # not moved for a second or three status writes (under emulation they lag behind).
+            deadline = settled_since = time.monotonic()
+            deadline += 60
             while time.monotonic() < deadline:
                 time.sleep(0.05)
                 seen.append((time.monotonic(), _received(status, "session_cost") - base))
-                if len(seen) > 3 and seen[-1][1] == seen[-4][1]:
+                if seen[-1][1] != seen[-2][1]:
+                    settled_since = seen[-1][0]
+                elif seen[-1][0] - settled_since >= max(1.0, 3 * status_interval_s):
                     break
+            # "took" is final by construction: the agent's clean stop writes the status file
+            # once more after its last decode, so it agrees with anything else the agent counted
+            # by then (the probe's exit report), however late its periodic writes were.
+            agent.terminate()
+            code = agent.wait(timeout=60)
+            if code != 0:
+                raise RuntimeError(f"soak: the agent's stop ended with exit status {code}")
     finally:
         feeder.close()
-    taken = seen[-1][1]
+    taken = _received(status, "session_cost") - base
+    # After the count's last move nothing more was waiting (the final count agrees): the
+    # settling wait is not a standstill.
+    while len(seen) > 1 and seen[-2][1] == seen[-1][1] == taken:
+        seen.pop()
     longest = 0.0
     since = seen[0]
     for at, got in seen[1:]:
@@ -602,7 +621,7 @@ def soak(command: Sequence[str], port: int, status: Path, messages: int,
         if len(inside) >= 2 and inside[-1] - inside[0] < rate * 0.25:
             slow += 1
         edge += 0.5
-    return Soak(rate, messages, taken, seen[-1][0] - start, longest, slow)
+    return Soak(rate, messages, taken, seen[-1][0] - start, longest, slow, status_interval_s)
 
 
 def probe_text(report: dict[str, Any]) -> str:
@@ -782,6 +801,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=int, default=0, metavar="N",
                         help="only the soak: N session_costs at --rate per second (issue 20)")
     parser.add_argument("--rate", type=float, default=10000.0, help="the soak's feed rate")
+    parser.add_argument("--status-interval", type=float, default=0.05, metavar="S",
+                        help="with --soak: the agent's status file is rewritten every S seconds "
+                             "(the standstills' resolution; 'took' is final whatever it is)")
     parser.add_argument("--probe", action="store_true",
                         help="with --soak: the longest gaps between two decodes inside the "
                              "agent, its CPU time in them, the garbage collections "
@@ -803,14 +825,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.source:
             compile_agent()
         with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
-            config = agent_config(Path(tmp), broker.port, status_interval_s=0.05)
+            config = agent_config(Path(tmp), broker.port,
+                                  status_interval_s=args.status_interval)
             probe = Path(tmp) / "probe.json"
             if args.probe:
                 os.environ.update(SOAK_PROBE_PATH=str(REPO / "bench"), SOAK_PROBE_OUT=str(probe))
             command = agent_command(config, args.loop if args.loop != "both" else "auto",
                                     prelude=soak_probe.PRELUDE if args.probe else "")
             print(soak(command, broker.port, Path(tmp) / "status.json", args.soak,
-                       args.rate).text())
+                       args.rate, args.status_interval).text())
             if args.probe:
                 print(probe_text(json.loads(probe.read_text())))
         return 0
