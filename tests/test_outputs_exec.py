@@ -30,7 +30,7 @@ def script(tmp_path: Path, body: str, name: str = "hook") -> str:
     return str(path)
 
 
-def run(config: ExecConfig, view: View = VIEW) -> None:
+def run(config: ExecConfig, view: View = VIEW, loop: str = "asyncio") -> None:
     async def main() -> None:
         out = exec_output.create(config)
         await out.open()
@@ -38,7 +38,11 @@ def run(config: ExecConfig, view: View = VIEW) -> None:
             await out.show(view)
         finally:
             await out.close()
-    asyncio.run(main())
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 def gone(pid: int) -> bool:
@@ -116,6 +120,37 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert str(err.value) == f"{hook} timed out after 0.5 s and was killed: waiting for display"
     assert gone(int((tmp_path / "child").read_text()))
     assert gone(int((tmp_path / "shell").read_text()))
+
+
+# Issue 26: the run ends when the hook exits, not when its stderr closes; a child it leaves in
+# the background keeps running and may hold stderr (and stdin) open for as long as it lives.
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_hook_that_leaves_a_child_behind_ends_at_its_own_exit(tmp_path: Path,
+                                                                loop: str) -> None:
+    hook = script(tmp_path, 'echo "updated" >&2\nsleep 60 &\necho $! > "$1/child"\nexit 0\n')
+    big = msgspec.structs.replace(VIEW, prices=["x" * 1000] * 1000)  # more than a pipe holds
+    run(cfg(argv=[hook, str(tmp_path)], timeout_s=30), big, loop)  # not "timed out"
+    child = int((tmp_path / "child").read_text())
+    assert not gone_now(child)  # left alone: the hook's business
+    os.kill(child, 9)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_failing_hook_that_leaves_a_child_behind_is_reported_with_its_stderr(
+        tmp_path: Path, loop: str) -> None:
+    hook = script(tmp_path, 'echo "panel busy" >&2\nsleep 60 &\necho $! > "$1/child"\nexit 4\n')
+    with pytest.raises(ExecFailed) as err:
+        run(cfg(argv=[hook, str(tmp_path)], timeout_s=30), VIEW, loop)
+    assert str(err.value) == f"{hook} exited with status 4: panel busy"
+    os.kill(int((tmp_path / "child").read_text()), 9)
+
+
+def gone_now(pid: int) -> bool:
+    """The process has ended (no waiting: for one that should still run)."""
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
 
 
 def test_hook_that_ignores_stdin(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@
   or ""), each cut to 4096 characters (the JSON has the full text). A bare `argv[0]` is
   looked up in that PATH.
 - After `timeout_s` (default 5) the whole process group is killed (SIGKILL) and reaped.
+- The run ends at the program's exit (its stderr is read for STDERR_GRACE_S more): a child it
+  left in the background may hold stderr open, and is left alone (docs/outputs.md).
 - A non-zero exit, a death by signal or a timeout raises `ExecFailed` whose text has the
   first line of the program's stderr, so the runtime counts and logs it.
 - A failing hook is retried with the worker's backoff: 0.1 s doubling up to `retry_max_s`
@@ -31,6 +33,9 @@ from agent.outputs.base import OutputConfig
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 STDERR_KEEP = 4096  # bytes of stderr kept for the error message
+# After the hook's exit, its last stderr lines are read for this long at most (a child it left
+# behind may hold stderr open).
+STDERR_GRACE_S = 0.2
 ENV_VALUE_MAX = 4096  # characters of a COST_* value (the kernel caps one at 128 KiB)
 
 
@@ -82,6 +87,78 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         proc.kill()
 
 
+class _Stdin(asyncio.Protocol):
+    """The hook's stdin: knows when the pipe is gone (aborting it twice breaks asyncio)."""
+
+    def __init__(self) -> None:
+        self.lost = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Written and closed, or the hook closed its end."""
+        self.lost = True
+
+
+class _Pipes:
+    """The hook's stdin and stderr: pipes of our own, not asyncio's PIPE, so that waiting for
+    the hook's exit never waits for a pipe that a child it left behind still holds
+    (asyncio's Process.wait() also waits for its pipes on some versions)."""
+
+    def __init__(self) -> None:
+        self.child_fds: tuple[int, int] = (-1, -1)  # the hook's stdin and stderr
+        self.kept = bytearray()  # the first STDERR_KEEP bytes of its stderr
+        self._reader = asyncio.StreamReader()
+        self._stdin: tuple[asyncio.WriteTransport, _Stdin] | None = None
+        self._stderr: asyncio.ReadTransport | None = None
+
+    @classmethod
+    async def open(cls, data: bytes) -> _Pipes:
+        """Both pipes, watched by the loop; `data` is written to stdin, then end of file."""
+        pipes = cls()
+        loop = asyncio.get_running_loop()
+        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+        stderr_r, stderr_w = os.pipe2(os.O_CLOEXEC)
+        pipes.child_fds = (stdin_r, stderr_w)
+        ours = [stdin_w, stderr_r]
+        try:
+            writer, stdin = await loop.connect_write_pipe(
+                _Stdin, os.fdopen(ours.pop(0), "wb", buffering=0))
+            pipes._stdin = writer, stdin
+            pipes._stderr, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(pipes._reader),
+                os.fdopen(ours.pop(0), "rb", buffering=0))
+        except BaseException:
+            pipes.close()
+            for fd in ours:
+                os.close(fd)
+            raise
+        # Buffered by the transport and written as the hook reads; a hook that exits without
+        # reading it all just ends the pipe (no BrokenPipeError reaches us).
+        writer.write(data)
+        writer.close()  # end of file once written
+        return pipes
+
+    def close_child_ends(self) -> None:
+        """The hook has its own copies; ours would keep its pipes open."""
+        for fd in self.child_fds:
+            if fd >= 0:
+                os.close(fd)
+        self.child_fds = (-1, -1)
+
+    async def collect(self) -> None:
+        """Keep the first STDERR_KEEP bytes, read until the pipe is closed."""
+        while chunk := await self._reader.read(65536):
+            self.kept.extend(chunk[: max(0, STDERR_KEEP - len(self.kept))])
+
+    def close(self) -> None:
+        """Drop what the hook did not read, stop reading; a child it left behind that goes on
+        writing gets EPIPE."""
+        self.close_child_ends()
+        if self._stdin is not None and not self._stdin[1].lost:
+            self._stdin[0].abort()
+        if self._stderr is not None:
+            self._stderr.close()
+
+
 class ExecOutput:
     """The Output running one hook program."""
 
@@ -96,13 +173,23 @@ class ExecOutput:
 
     async def show(self, view: View) -> None:
         """Run the hook once for this view; raise ExecFailed unless it exits 0 in time."""
-        proc = await self._spawn(view)
-        stderr = bytearray()
+        pipes = await _Pipes.open(encode_view(view))
+        try:
+            try:
+                proc = await self._spawn(view, *pipes.child_fds)
+            finally:
+                pipes.close_child_ends()
+            await self._run(proc, pipes)
+        finally:
+            pipes.close()
+
+    async def _run(self, proc: asyncio.subprocess.Process, pipes: _Pipes) -> None:
+        stderr = pipes.kept
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes
             # as the run ends, and the worker would outlive the agent's stop.
             async with asyncio.timeout(self.config.timeout_s):
-                await self._converse(proc, encode_view(view), stderr)
+                await self._wait(proc, pipes)
         except TimeoutError:
             _kill_group(proc)
             await proc.wait()
@@ -122,11 +209,11 @@ class ExecOutput:
             how = f"exited with status {code}"
         raise ExecFailed(f"{self.program} {how}: {_first_line(bytes(stderr))}")
 
-    async def _spawn(self, view: View) -> asyncio.subprocess.Process:
+    async def _spawn(self, view: View, stdin: int, stderr: int) -> asyncio.subprocess.Process:
         """Start the hook; a cancel while it starts still kills and reaps its group."""
         spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
-            *self.config.argv, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            *self.config.argv, stdin=stdin,
+            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
             env=environment(view), start_new_session=True, close_fds=True))
         try:
             return await asyncio.shield(spawn)
@@ -137,25 +224,23 @@ class ExecOutput:
                 await proc.wait()
             raise
 
-    async def _converse(self, proc: asyncio.subprocess.Process, data: bytes,
-                        stderr: bytearray) -> None:
-        """Feed stdin, collect stderr (first STDERR_KEEP bytes), wait for the exit."""
-        async def feed() -> None:
-            assert proc.stdin is not None
-            try:
-                proc.stdin.write(data)
-                await proc.stdin.drain()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the hook need not read its stdin
-            finally:
-                proc.stdin.close()
+    @staticmethod
+    async def _wait(proc: asyncio.subprocess.Process, pipes: _Pipes) -> None:
+        """Collect stderr until the hook exits, then what is left of it for a moment.
 
-        async def collect() -> None:
-            assert proc.stderr is not None
-            while chunk := await proc.stderr.read(65536):
-                stderr.extend(chunk[: max(0, STDERR_KEEP - len(stderr))])
-
-        await asyncio.gather(feed(), collect(), proc.wait())
+        The exit ends the run, not the end of its stderr: a child the hook left in the
+        background may hold that open for as long as it lives.
+        """
+        collecting = asyncio.ensure_future(pipes.collect())
+        try:
+            await proc.wait()
+            # What the hook wrote just before it exited may still be in the pipe.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STDERR_GRACE_S):
+                    await asyncio.shield(collecting)
+        finally:
+            collecting.cancel()
+            await asyncio.gather(collecting, return_exceptions=True)
 
     async def close(self) -> None:
         """Nothing to release: show() never leaves a process behind."""
