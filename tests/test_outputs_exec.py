@@ -236,6 +236,12 @@ def test_failing_hook_backs_off_exponentially(tmp_path: Path) -> None:
         async with running(worker):
             worker.submit(VIEW)
             await asyncio.sleep(4.0)
+            # A run may be under way at 4 s (it logs its start, counts at its end): the next
+            # one is >= 3.2 s of backoff away, so both figures settle before it.
+            for _ in range(200):
+                if worker.stats.failed == len(runs.read_text().splitlines()):
+                    break
+                await asyncio.sleep(0.05)
         assert worker.stats.last_error is not None and "broken" in worker.stats.last_error
         return worker.stats.failed
     failed = asyncio.run(main())
