@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.harness import REPO, AgentProcess
 
 FAULT_ENTRY = str(REPO / "tests" / "fault_entry.py")
+STALL_ENTRY = str(REPO / "tests" / "stall_entry.py")
 
 
 class Agent(AgentProcess):
@@ -22,10 +23,12 @@ class Agent(AgentProcess):
     """
 
     def __init__(self, config: Path, env: dict[str, str] | None = None, *,
-                 entry: tuple[str, ...] = ("-m", "agent"), log_level: str | None = "debug") -> None:
+                 entry: tuple[str, ...] = ("-m", "agent"), log_level: str | None = "debug",
+                 stdout: int = asyncio.subprocess.DEVNULL) -> None:
         super().__init__(config, env)
         self.entry = entry
         self.log_level = log_level
+        self.stdout = stdout  # a descriptor of the test's (a pipe nobody reads), or DEVNULL
 
     async def start(self) -> Agent:
         """Start the agent (NOTIFY_SOCKET/WATCHDOG_USEC only when given in `env`)."""
@@ -35,7 +38,7 @@ class Agent(AgentProcess):
         with self.stderr_path.open("ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, *self.entry, *level, "run", "--config", str(self.config),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL, stdout=self.stdout,
                 stderr=err, cwd=REPO, env=env)
         return self
 

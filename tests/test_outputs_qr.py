@@ -121,13 +121,13 @@ def test_without_segno_the_url_is_text_and_the_log_says_so_once(
 
 @needs_zbar
 def test_console_output_prints_a_scannable_code_under_the_total(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     async def run() -> None:
         out = ConsoleOutput(ConsoleConfig(width=30, lines=5))
         await out.open()
         await out.show(finished(SHORT))
         await out.close()
     asyncio.run(run())
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out
     assert printed.index("12,34 €") < printed.index("█")
     assert scan(to_pgm(qr_lines(printed), ink_is_light=True), tmp_path) == SHORT

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from agent.lanes import Lane
 from agent.model.view import View
 from agent.outputs.console import render
 from agent.outputs.qrblock import draw
@@ -50,6 +51,7 @@ async def show(panels: Sequence[Panel], width: int = 26, lines: int = 5) -> None
     terminal, redraw it in place at every change instead."""
     loop = asyncio.get_running_loop()
     in_place = sys.stdout.isatty()
+    lane = Lane("board")
     last_text, last_at = "", 0.0
     last_screens: tuple[str | None, ...] = ()
     while True:
@@ -60,7 +62,7 @@ async def show(panels: Sequence[Panel], width: int = 26, lines: int = 5) -> None
         if text != last_text and (in_place or screens != last_screens
                                   or now - last_at >= PRINT_EVERY_S):
             up = last_text.count("\n") + 1 if in_place and last_text else 0
-            await asyncio.to_thread(_print, text, up)
+            await lane.call(_print, text, up)
             last_text, last_screens, last_at = text, screens, now
         await asyncio.sleep(0.2)
 

@@ -10,6 +10,7 @@ import itertools
 import random
 
 from agent.dev.broker import Mosquitto
+from agent.lanes import Lane
 from agent.process.mqtt import Connection, MqttError
 from agent.settings.config import MqttConfig
 
@@ -48,13 +49,14 @@ async def restart_gaps(broker: Mosquitto, watcher: CheckWatcher, restarts: int,
     """Kill and restart `broker` `restarts` times; the largest check gap around each restart."""
     rand = rng or random.Random(0)
     loop = asyncio.get_running_loop()
+    lane = Lane("broker")
     gaps = []
     for _ in range(restarts):
         await asyncio.sleep(up_s)
         before = loop.time() - up_s + 0.5
         broker.stop()
         await asyncio.sleep(rand.uniform(*down_s))
-        await asyncio.to_thread(broker.start)
+        await lane.call(broker.start)
         await asyncio.sleep(up_s)
         gaps.append(watcher.largest_gap(before, loop.time()))
     return gaps

@@ -33,6 +33,9 @@ class OutputStats(msgspec.Struct):
     failing: bool = False
     last_error: str | None = None
     last_error_at: str | None = None
+    # Seconds its current call (open, show, repaint) has been running, once past the output's
+    # limit; None while it answers in time. The rest of the agent goes on meanwhile.
+    stuck_s: float | None = None
 
 
 class Output(Protocol):

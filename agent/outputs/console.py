@@ -8,12 +8,13 @@ frame shows it).
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sys
 from typing import Annotated, Literal
 
 from msgspec import Meta
 
+from agent.lanes import Lane
 from agent.model.view import View, energy_kwh_text, power_kw_text
 from agent.outputs.base import OutputConfig
 from agent.outputs.lineproto import layout
@@ -91,6 +92,9 @@ class ConsoleOutput:
     def __init__(self, config: ConsoleConfig) -> None:
         self.config = config
         self._last = ""
+        # A terminal write can block for good (a paused pager, a full pipe, a stalled
+        # journald): in a thread of this output's own, so only this output waits.
+        self._lane = Lane("console")
 
     async def open(self) -> None:
         """Nothing to acquire."""
@@ -102,18 +106,19 @@ class ConsoleOutput:
         if frame == self._last:
             return
         stream = sys.stderr if self.config.stream == "stderr" else sys.stdout
-        # A terminal write can block (a paused pager, a full pipe): keep it off the loop.
-        await asyncio.to_thread(_write, stream, frame)
+        # Straight to the descriptor, not through the stream's buffer: a write stuck in a
+        # thread would hold the buffer's lock, and the interpreter's last flush at exit with it.
+        await self._lane.call(_write, stream.fileno(), frame.encode())
         self._last = frame
 
     async def close(self) -> None:
         """Nothing to release."""
 
 
-def _write(stream: object, text: str) -> None:
-    assert hasattr(stream, "write") and hasattr(stream, "flush")
-    stream.write(text)
-    stream.flush()
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def create(config: OutputConfig) -> ConsoleOutput:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from agent.atomic import remove_temps_of, write_atomic
+from agent.lanes import Lane
 from agent.model.view import View, encode_view, same_content
 from agent.outputs.base import OutputConfig
 
@@ -29,11 +29,12 @@ class FileOutput:
     def __init__(self, config: FileConfig) -> None:
         self.config = config
         self._last: View | None = None
+        self._lane = Lane("file")  # a stalled disk holds this output only
 
     async def open(self) -> None:
         """Clear what a killed earlier run left beside the file; the next show() writes."""
         self._last = None
-        removed = await asyncio.to_thread(remove_temps_of, self.config.path)
+        removed = await self._lane.call(remove_temps_of, self.config.path)
         if removed:
             log.info("output file %s: removed %d temp file(s) of an interrupted write",
                      self.config.path, removed)
@@ -42,8 +43,8 @@ class FileOutput:
         """Write the view unless the file already shows the same content."""
         if same_content(view, self._last):
             return
-        await asyncio.to_thread(write_atomic, self.config.path, encode_view(view) + b"\n",
-                                durable=self.config.durable)
+        await self._lane.call(write_atomic, self.config.path, encode_view(view) + b"\n",
+                              durable=self.config.durable)
         self._last = view
 
     async def close(self) -> None:

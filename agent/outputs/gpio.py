@@ -33,6 +33,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agent.lanes import Lane
 from agent.model.view import View
 from agent.outputs.base import OutputConfig
 from agent.outputs.gpio_backend import CONSUMER, Backend, Opener, open_gpiod
@@ -103,6 +104,7 @@ class GpioOutput:
         self.config = config
         self._opener = opener
         self._backend: Backend | None = None
+        self._lane = Lane("gpio")  # a chip's ioctls, off the loop and apart from the rest
         offsets = list(config.lines.values())
         if config.pulse is not None:
             offsets.append(config.pulse.line)
@@ -118,7 +120,7 @@ class GpioOutput:
         if self._backend is not None:
             return
         c = self.config
-        self._backend = await asyncio.to_thread(
+        self._backend = await self._lane.call(
             self._opener, c.chip_path, self.offsets, active_low=c.active_low, consumer=CONSUMER)
 
     async def show(self, view: View) -> None:
@@ -128,14 +130,14 @@ class GpioOutput:
             raise RuntimeError(f"gpio {self.config.chip_path}: lines not requested")
         values = self.values(view)
         if values:
-            await asyncio.to_thread(backend.set, values)
+            await self._lane.call(backend.set, values)
         pulse = self.config.pulse
         if pulse is not None:
-            await asyncio.to_thread(backend.set, {pulse.line: True})
+            await self._lane.call(backend.set, {pulse.line: True})
             try:
                 await asyncio.sleep(pulse.ms / 1000)
             finally:
-                await asyncio.to_thread(backend.set, {pulse.line: False})
+                await self._lane.call(backend.set, {pulse.line: False})
 
     async def repaint(self, view: View) -> None:
         """Drive every line again (and strobe), as show() does."""
@@ -152,7 +154,7 @@ class GpioOutput:
                 backend.set(dict.fromkeys(self.offsets, False))
             with contextlib.suppress(Exception):
                 backend.release()
-        await asyncio.to_thread(stop)
+        await self._lane.call(stop)
 
 
 CONFIG = GpioConfig

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agent.lanes import Lane
 from agent.model.view import Screen, View
 from agent.outputs.base import OutputConfig
 from agent.outputs.lineproto import DEFAULT_TEMPLATE, Encoding, LineRenderer, check_template
@@ -126,6 +127,7 @@ class SerialPort:
         self._fd: int | None = None
         self._identity: tuple[int, int, int] | None = None
         self._lock = asyncio.Lock()
+        self._lane = Lane("serial")  # a stat on a slow filesystem (see check)
 
     @property
     def fd(self) -> int | None:
@@ -140,7 +142,7 @@ class SerialPort:
             # idle watch does every second, it saves two thread switches a second. Elsewhere a
             # stat can wait on a slow filesystem (the path may be any symlink): in a thread.
             st = (os.stat(path) if path.startswith("/dev/")
-                  else await asyncio.to_thread(os.stat, path))
+                  else await self._lane.call(os.stat, path))
         except OSError as exc:
             raise DeviceLost(exc.errno or errno.ENODEV, f"device gone ({exc.strerror})",
                              path) from None

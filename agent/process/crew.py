@@ -43,6 +43,7 @@ class Crew:
         self._named: set[asyncio.Task[None]] = set()
         # Set from the moment the tasks are being stopped: the crew is stopping.
         self._overdue: asyncio.TimerHandle | None = None
+        self._stop_began: float | None = None
 
     async def run(self, start: Callable[[], None]) -> None:
         """Run the tasks `start` spawns until one raises Stopped or fails (then `failed`)."""
@@ -84,7 +85,14 @@ class Crew:
     def winding_down(self) -> None:
         """The tasks are being stopped: any still running `stop_limit_s` from now is overdue."""
         if self._overdue is None:
+            self._stop_began = self.loop.time()
             self._overdue = self.loop.call_later(self.stop_limit_s, self._stop_overdue)
+
+    @property
+    def stop_deadline(self) -> float:
+        """When the stop must be over (loop time): `stop_limit_s` after it began."""
+        began = self._stop_began if self._stop_began is not None else self.loop.time()
+        return began + self.stop_limit_s
 
     async def _owned(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         try:

@@ -21,6 +21,7 @@ from agent.atomic import write_atomic
 from agent.everest import display_message as api
 from agent.everest.session_cost import DecodeError, Heartbeat
 from agent.everest.session_cost import decode as decode_heartbeat
+from agent.lanes import Lane
 from agent.model.display_messages import (
     Board,
     Sessions,
@@ -66,6 +67,7 @@ class MessageDesk:
         self.limit = config.mqtt.max_payload_bytes
         self.board = Board()
         self.path = os.path.join(config.state.dir, FILE_NAME) if config.state.dir else None
+        self._lane = Lane("messages")  # its file, apart from the snapshots and the outputs
         self._dirty = asyncio.Event()
 
     def topics(self) -> dict[str, str]:
@@ -178,7 +180,7 @@ class MessageDesk:
         if self.path is None:
             return
         try:
-            data = await asyncio.to_thread(_read, self.path)
+            data = await self._lane.call(_read, self.path)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -207,7 +209,7 @@ class MessageDesk:
             m for m in self.board.messages if m.token is None))
         data = msgspec.json.encode(board)
         try:
-            await asyncio.to_thread(_write, self.path, data)
+            await self._lane.call(_write, self.path, data)
         except OSError as exc:
             log.warning("display messages: %s: %s", self.path, exc.strerror or exc)
 

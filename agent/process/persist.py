@@ -11,6 +11,7 @@ import msgspec
 
 from agent.atomic import remove_stale_temps, write_atomic
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost
+from agent.lanes import Lane
 from agent.model.display import DisplayModel
 from agent.model.state import State
 from agent.model.view import SignedMeter
@@ -122,6 +123,7 @@ class SnapshotKeeper:
         self.hold_s = hold_s
         self.name = name
         self.saved = Snapshot()
+        self._lane = Lane(f"state-{name}")  # a stalled disk holds this snapshot's saves only
         self.boot_id = ""
         self._pending: tuple[State, float, float] | None = None
         self._wake = asyncio.Event()
@@ -181,7 +183,7 @@ class SnapshotKeeper:
             return
         path = os.path.join(self.state_dir, self.name)
         inflight = asyncio.ensure_future(
-            asyncio.to_thread(_write_private, path, encode_snapshot(snapshot)))
+            self._lane.call(_write_private, path, encode_snapshot(snapshot)))
         self._inflight = inflight
 
         def landed(done: asyncio.Future[None], snapshot: Snapshot = snapshot) -> None:
@@ -199,7 +201,7 @@ class SnapshotKeeper:
     async def restore(self, model: DisplayModel, state: State, now_mono: float,
                       now_wall: float) -> State:
         """`state` with the saved default price and the receipt (for the rest of its hold)."""
-        snapshot, problem, self.boot_id, removed = await asyncio.to_thread(self._load)
+        snapshot, problem, self.boot_id, removed = await self._lane.call(self._load)
         if removed:
             log.info("removed %d temp file(s) left by an interrupted write", removed)
         if problem:

@@ -13,11 +13,13 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
 from agent.everest.session_cost import encode_communication_check as check_payload
+from agent.lanes import Lane
 from agent.model.state import Event, LinkChanged, Tick
 from agent.process.crew import Crew, Stopped
 from agent.process.inbox import Handler, Inbox
@@ -35,10 +37,12 @@ if TYPE_CHECKING:
     from agent.process.pricing_desk import PricingDesk
 
 log = logging.getLogger(__name__)
-# Threads of the default executor (asyncio.to_thread): see Agent.__init__.
+# Threads of the default executor (only the asyncio loop's getaddrinfo uses it): see __init__.
 IO_THREADS = 1
 
 STOP_FLUSH_S = 0.3
+# The final writes' time when the tasks' stop took all of the limit (they take milliseconds).
+FINAL_WRITES_MIN_S = 1.0
 
 
 class Agent(StatusWriter):
@@ -47,14 +51,15 @@ class Agent(StatusWriter):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.loop = asyncio.get_running_loop()
-        # One I/O thread for the short blocking calls (status file, file outputs, state): the
-        # default executor would start up to cpu+4 threads, each with its own stack and malloc
-        # arena, for writes that take microseconds. At rest: main, log writer, this one.
+        # The agent's own blocking calls each go to their owner's lane (agent/lanes.py), so one
+        # stuck call holds nobody else; the default executor serves only the asyncio loop's
+        # name lookups, and would otherwise start up to cpu+4 threads.
         self.loop.set_default_executor(
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io"))
         self.counters = Counters(self.loop.time())
+        self.status_lane = Lane("status")
         self.notifier = Notifier()
-        self.crew = Crew(self.loop, self.notifier)
+        self.crew = Crew(self.loop, self.notifier, config.watchdog.stop_limit_s)
         # `stations`: the outputs that serve every display (the web page), each run once.
         self.workers, self.stations, self.panels = build_panels(config)
         client_id = (config.mqtt.client_id or
@@ -170,6 +175,36 @@ class Agent(StatusWriter):
         raise Stopped
 
     async def _shutdown(self) -> None:
+        writes: dict[str, Coroutine[Any, Any, None]] = {"the final snapshots": self._save_all()}
+        if self.desk is not None:
+            writes["the display messages' file"] = self.desk.save()
+        if self.config.status.path:
+            writes["the last status write"] = self._write_status()
+        # Side by side, within what is left of the stop limit, whatever a disk is doing: a
+        # write cut short leaves the old file whole (each is a rename of a complete temp file;
+        # its thread goes on alone). A task that overran the limit (named already) leaves them
+        # a moment of their own.
+        deadline = max(self.crew.stop_deadline, self.loop.time() + FINAL_WRITES_MIN_S)
+        tasks = {asyncio.ensure_future(write): name for name, write in writes.items()}
+        try:
+            done, late = await asyncio.wait(tasks, timeout=deadline - self.loop.time())
+        finally:
+            for task in tasks:
+                task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s failed", tasks[task], exc_info=task.exception())
+                self.crew.failed = True
+        if late:
+            await asyncio.wait(late)  # cancelled: they end at once
+            log.error("stop overdue: %s not written within %.0f s of the stop's start "
+                      "(watchdog.stop_limit_s); exiting without",
+                      " and ".join(tasks[task] for task in late), self.crew.stop_limit_s)
+            self.crew.failed = True
+        self.notifier.close()
+        log.info("stopped" if not self.failed else "stopped after a failure (exit status 1)")
+
+    async def _save_all(self) -> None:
         # The single writer saves last: after any write still in flight from a cancelled save.
         for panel in self.panels:
             panel.keeper.request(panel.state, self.loop.time(), time.time())
@@ -180,12 +215,6 @@ class Agent(StatusWriter):
             if isinstance(result, Exception) and not self.failed:  # else logged already
                 log.error("final save failed", exc_info=result)
                 self.crew.failed = True
-        if self.desk is not None:
-            await self.desk.save()
-        if self.config.status.path:
-            await self._write_status()
-        self.notifier.close()
-        log.info("stopped" if not self.failed else "stopped after a failure (exit status 1)")
 
     def _link_event(self) -> None:
         """The broker connection came or went."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from agent.atomic import write_atomic
+from agent.lanes import Lane
 from agent.model.state import State
 from agent.process import logs
 from agent.process.link import BrokerLink
@@ -45,6 +46,8 @@ class StatusWriter:
     desk: MessageDesk | None
     # The station's EVerest link, as the agent decides it (Agent.link_up).
     link_up: Callable[[], bool]
+    # Its own thread: a stalled disk or output never delays the status, nor the status them.
+    status_lane: Lane
 
     async def _status_loop(self) -> None:
         while True:
@@ -74,7 +77,7 @@ class StatusWriter:
             now, self.session_api,
             link="up" if self.link_up() else "down", broker=self.link.stats, **single,
             interval_s=self.config.status.interval_s, threads=threading.active_count(),
-            outputs={**{w.name: w.stats for w in self.workers},
+            outputs={**{w.name: w.report(now) for w in self.workers},
                      **{s.name: s.stats for s in self.stations}},
             pricing=(self.pricing_desk.pricing.stats() if self.pricing_desk is not None
                      else None),
@@ -86,7 +89,7 @@ class StatusWriter:
     async def _write_status(self) -> None:
         data = msgspec.json.encode(self.status_document())
         try:
-            await asyncio.to_thread(_write_status_file, self.config.status.path, data)
+            await self.status_lane.call(_write_status_file, self.config.status.path, data)
         except OSError as exc:
             log.warning("status file %s: %s", self.config.status.path, exc)
 

@@ -1,5 +1,10 @@
 """One worker task per output: holds only the newest view, retries with backoff, never blocks.
 
+An output whose open(), show() or repaint() does not return within STUCK_AFTER_S (or its
+`timeout_s` and a second, for kinds that have one) is marked failing and logged once as stuck;
+the status file says for how long. Only its own worker waits: its blocking I/O runs in a lane
+of its own (agent/lanes.py), and newer views replace the pending one meanwhile.
+
 While nothing is pending the worker keeps the display honest: an output with `repaint()`
 (base.Repaintable) gets the view last shown again every `refresh_s`, and an output with
 `watch()` (base.Watched) is watched for a lost or replaced device. Both count a failure like
@@ -13,6 +18,8 @@ import logging
 import time
 from typing import Literal, cast
 
+import msgspec
+
 from agent.model.view import View
 from agent.outputs.base import Output, OutputConfig, OutputStats, Repaintable
 
@@ -20,14 +27,19 @@ log = logging.getLogger(__name__)
 
 RETRY_START_S = 0.1
 CLOSE_TIMEOUT_S = 0.3
+STUCK_AFTER_S = 5.0
 
 
 class OutputWorker:
     """Feeds one output; a slow or failing output delays nobody else."""
 
     def __init__(self, name: str, output: Output, retry_max_s: float,
-                 refresh_s: float = 0.0) -> None:
+                 refresh_s: float = 0.0, stuck_after_s: float = STUCK_AFTER_S) -> None:
         self.name = name
+        self.stuck_after_s = stuck_after_s
+        # Since when (loop time) the output's current call runs; the timer that looks at it.
+        self._busy_since: float | None = None
+        self._stuck_check: asyncio.TimerHandle | None = None
         self.output = output
         self.retry_max_s = retry_max_s
         # Only outputs that can repaint are refreshed; 0 disables.
@@ -46,8 +58,18 @@ class OutputWorker:
     def for_config(cls, name: str, output: Output, config: OutputConfig) -> OutputWorker:
         """A worker with the retry cap and (for repaintable kinds) `refresh_s` of `config`."""
         refresh = getattr(config, "refresh_s", 0.0)
+        timeout = getattr(config, "timeout_s", 0.0)  # exec: a run may take this long
+        stuck = (max(STUCK_AFTER_S, float(timeout) + 1.0) if isinstance(timeout, int | float)
+                 else STUCK_AFTER_S)
         return cls(name, output, config.retry_max_s,
-                   float(refresh) if isinstance(refresh, int | float) else 0.0)
+                   float(refresh) if isinstance(refresh, int | float) else 0.0, stuck)
+
+    def report(self, now: float) -> OutputStats:
+        """Its counters for the status file, with how long a stuck call has been running."""
+        since = self._busy_since
+        if since is None or now - since < self.stuck_after_s:
+            return self.stats
+        return msgspec.structs.replace(self.stats, stuck_s=round(now - since, 1))
 
     async def run(self) -> None:
         """Feed the output until cancelled (the runtime's task group owns this), then close it."""
@@ -91,6 +113,7 @@ class OutputWorker:
             if view is None or (action == "show" and view is self._shown):
                 self._idle.set()
                 continue
+            self._busy()
             try:
                 if not self._opened:
                     await self.output.open()
@@ -102,8 +125,10 @@ class OutputWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._busy_since = None
                 delay = await self._recover(exc, delay)
                 continue
+            self._busy_since = None
             if self._failing:
                 log.info("output %s: recovered", self.name)
                 self._failing = False
@@ -145,6 +170,25 @@ class OutputWorker:
                 "device lost (watch ended)")
         return "repaint"
 
+    def _busy(self) -> None:
+        """A call to the output starts: look at it again when it would be stuck."""
+        loop = asyncio.get_running_loop()
+        self._busy_since = loop.time()
+        if self._stuck_check is None:  # one timer per worker, not one per call
+            self._stuck_check = loop.call_later(self.stuck_after_s, self._look)
+
+    def _look(self) -> None:
+        self._stuck_check = None
+        since = self._busy_since
+        if since is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - since < self.stuck_after_s:  # a newer call: look at that one later
+            self._stuck_check = loop.call_at(since + self.stuck_after_s, self._look)
+            return
+        self._failed(RuntimeError(f"stuck: no answer for {self.stuck_after_s:g} s"),
+                     counted=False)
+
     async def _recover(self, exc: Exception, delay: float) -> float:
         """Count the failure, close, back off; the newest view is then shown in full."""
         self._failed(exc)
@@ -154,9 +198,10 @@ class OutputWorker:
         self._wake.set()  # retry with whatever is newest by then
         return min(delay * 2, self.retry_max_s)
 
-    def _failed(self, exc: Exception) -> None:
-        text = f"{type(exc).__name__}: {exc}"[:200]
-        self.stats.failed += 1
+    def _failed(self, exc: Exception, counted: bool = True) -> None:
+        text = f"{type(exc).__name__}: {exc}"[:200] if counted else str(exc)[:200]
+        if counted:
+            self.stats.failed += 1
         if not self._failing or text != self.stats.last_error:
             # Log each distinct failure once, not once per retry.
             log.warning("output %s: %s", self.name, text)

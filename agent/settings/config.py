@@ -75,6 +75,9 @@ class WatchdogConfig(Settings, kw_only=True):
     # `false` on a clean stop ends EVerest's supervision until EVerest restarts: only for
     # decommissioning a display. By default a stop publishes nothing.
     stop_check_on_exit: bool = False
+    # From SIGTERM to exit: past this, whatever still holds the stop (an output, a save, the
+    # status write) is named and the agent exits 1. Keep it below systemd's TimeoutStopSec.
+    stop_limit_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
 
     def __post_init__(self) -> None:
         if self.communication_check_interval_s >= self.everest_check_timeout_s:

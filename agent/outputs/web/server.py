@@ -21,6 +21,7 @@ import time
 
 import h11
 
+from agent.lanes import Lane
 from agent.model.view import View
 from agent.outputs.base import OutputStats
 from agent.outputs.web.config import WebConfig, parse_listen
@@ -69,6 +70,7 @@ class WebOutput:
         self.stats = WebStats()
         self.feed = Feed()
         self.site: Site | None = None
+        self._lane = Lane("web")  # its files at start, QR codes drawn for a page
         self._streams = 0
         self._connections = 0
         self._waiting: dict[asyncio.StreamWriter, None] = {}  # oldest first
@@ -85,7 +87,7 @@ class WebOutput:
 
     async def serve(self) -> None:
         """Listen (retrying while the address is taken) and serve until cancelled."""
-        self.site = await asyncio.to_thread(Site.load, self.config, self.feed)
+        self.site = await self._lane.call(Site.load, self.config, self.feed)
         async with asyncio.TaskGroup() as tg:
             server = await self._listen(tg)
             try:
@@ -211,7 +213,7 @@ class WebOutput:
             if isinstance(answer, Stream):
                 answer = Reply(200, b"text/event-stream", b"", b"no-store")
             elif isinstance(answer, QrCode):
-                code = await asyncio.to_thread(svg, answer.payload)
+                code = await self._lane.call(svg, answer.payload)
                 answer = (Reply(200, b"image/svg+xml", code, b"no-store") if code is not None
                           else Reply(404, b"text/plain; charset=utf-8", b"too long\n"))
             await self._send(conn, writer, answer, head_only)
