@@ -220,11 +220,32 @@ def _view_message(tmp: Path) -> str:
     return str(view.get("message") or "")
 
 
-def _outputs(status: Path) -> dict[str, dict[str, Any]]:
-    doc = read_json(status)
-    assert doc is not None
-    outputs: dict[str, dict[str, Any]] = doc["outputs"]
-    return outputs
+async def _written_after(status: Path, uptime_s: float) -> tuple[float, dict[str, Any]]:
+    """The outputs of the first status document the agent wrote at or after `uptime_s` of
+    its own time (with its uptime), however far its writes lag behind the test's clock."""
+    def sample() -> tuple[float, dict[str, Any]] | None:
+        doc = read_json(status)
+        if doc is None or doc["uptime_s"] < uptime_s:
+            return None
+        return float(doc["uptime_s"]), doc["outputs"]
+    found: tuple[float, dict[str, Any]] = await wait_until(
+        sample, timeout=60 if EMULATED else 15, what=f"a status written at {uptime_s} s")
+    return found
+
+
+async def _settled(status: Path, output: str, key: str,
+                   apart_s: float) -> tuple[float, dict[str, Any]]:
+    """`output`'s stats once `key` reads the same in two status documents written at least
+    `apart_s` apart (agent time); with the uptime of the second."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (60 if EMULATED else 15)
+    uptime, outputs = await _written_after(status, 0)
+    while True:
+        later, now = await _written_after(status, uptime + apart_s)
+        if now[output][key] == outputs[output][key]:
+            return later, now[output]
+        assert loop.time() < deadline, f"{output} {key} still moving: {now[output]}"
+        uptime, outputs = later, now
 
 
 def test_sigterm_exits_within_1s_with_everything_in_flight(
@@ -285,10 +306,10 @@ path = "{tmp_path}/display.json"
             everest.send("default_price", {"messages": [{"content": "x" * 200_000}]})
             await wait_until(lambda: len(_view_message(tmp_path)) == 200_000,
                              what="the big view on the file output")
-            await asyncio.sleep(0.2)
-            before = _outputs(status_path)["lcd"]
-            await asyncio.sleep(0.3)
-            lcd = _outputs(status_path)["lcd"]
+            # A smaller view shown before may still be counted, and the status file lags:
+            # take `before` once `ok` holds across writes 3 status intervals apart.
+            uptime, before = await _settled(status_path, "lcd", "ok", apart_s=0.3)
+            lcd = (await _written_after(status_path, uptime + 0.3))[1]["lcd"]
             # The serial write is stalled: neither done nor failed (a 200 kB frame is far
             # beyond what an unread pty buffers, about 12 kB on Linux).
             assert (lcd["ok"], lcd["failed"]) == (before["ok"], 0), (before, lcd)
