@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from agent.dev.simulator import Simulator
 from agent.dev.station import power_w, station_schedule
 from agent.everest.evse_manager import SessionEvent, SessionInfo, decode_evse
 from agent.everest.session_cost import Cleared, Heartbeat, SessionCost, decode
+from tests.harness import EMULATED, wait_until
 from tests.routed import RoutedStation
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,21 +41,38 @@ async def record(port: int) -> list[tuple[str, bytes]]:
     other tests left retained on the session's broker is not the simulator's)."""
     seen: list[tuple[str, bytes]] = []
     listener = Client("")
+    # Marks published by the simulator's own client, not recorded: MQTT keeps one connection's
+    # QoS 0 messages in order to a subscriber, so once "end" is here the whole round is.
+    marks_topic = f"{PREFIX}test/marks/{uuid.uuid4()}"
+    marks: set[bytes] = set()
 
     def on_message(client: Client, topic: str, payload: bytes, qos: int, prop: Any) -> int:
-        if not prop.get("retain"):
+        if topic == marks_topic:
+            marks.add(payload)
+        elif not prop.get("retain"):
             seen.append((topic, payload))
         return 0
+
+    async def mark(sim: Simulator, name: bytes) -> None:
+        """Publish `name` until the listener has it (the first may precede the SUBACK)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (60 if EMULATED else 30)
+        while name not in marks:
+            assert loop.time() < deadline, f"the {name!r} mark never arrived"
+            sim.client.publish(marks_topic, name, qos=0)
+            with contextlib.suppress(AssertionError):
+                await wait_until(lambda: name in marks, timeout=1.0)
 
     listener.on_message = on_message
     await listener.connect("127.0.0.1", port, version=MQTTv311)
     listener.subscribe("#", qos=0)
     sim = Simulator("127.0.0.1", port, "cost_sim", PREFIX, client_id="")
     await sim.connect()
-    await asyncio.sleep(0.2)  # SUBACK
     try:
+        await mark(sim, b"start")  # subscribed: the round is seen from its first message
+        seen.clear()
         await sim.play_station(EVSES, 0.01, charge_ticks=CHARGE_TICKS)
-        await asyncio.sleep(0.5)  # the tail in flight
+        await mark(sim, b"end")  # the tail in flight
     finally:
         await sim.close()
         await listener.disconnect()
