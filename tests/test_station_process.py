@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.dev.broker import Mosquitto
-from tests.harness import AgentProcess, Everest, wait_until
+from tests.harness import EMULATED, AgentProcess, Everest, wait_until
 from tests.test_evse_integration import (
     MODULES,
     SESSIONS,
@@ -92,7 +92,9 @@ def test_an_authorization_at_the_other_connector_never_wipes_a_receipt(
             station.event(2, "SessionStarted", token="04AABBCC")
             sim.send("session_cost", running_cost(2, 100))
             await wait_until(on_screen(tmp_path, 2, "charging"), what="EVSE 2 charging")
-            assert view(tmp_path, 1)["screen"] == "tariff"
+            # Each display's file is written by its own worker: EVSE 1's may come later.
+            await wait_until(on_screen(tmp_path, 1, "tariff"), timeout=60 if EMULATED else 15,
+                             what="the tariff over EVSE 1's receipt")
             assert await agent.terminate() == 0
             forget_views(tmp_path)
             agent = await AgentProcess(config(tmp_path, broker.port)).start()
