@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 CHARGE_TICKS = 40
 TICK_S = 0.25
 WEB_PORT = 8080
+# How long the round's end may take to reach every display (its final cost wait is 2 s).
+FINAL_VIEWS_WAIT_S = 30.0
 DISPLAY_MODULE = "display_message"
 # What the CSMS shows on every display, in turn with the agent's own screen (OCPP
 # SetDisplayMessage through EVerest's display_message API).
@@ -112,8 +114,13 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
             if not play.done():
                 play.cancel()
                 return 130
-            # Long enough for the last session's final cost wait to run out.
-            await asyncio.sleep(config.display.final_cost_wait_s + 1.0)
+            # Until every display shows its receipt (the last session's final cost wait runs
+            # out first), however slow the machine; at most FINAL_VIEWS_WAIT_S.
+            for _ in range(round(FINAL_VIEWS_WAIT_S / 0.1)):
+                if agent_task.done() or all(p.view is not None and p.view.screen == "finished"
+                                            for p in agent.panels):
+                    break
+                await asyncio.sleep(0.1)
             views = [p.view for p in agent.panels]
             print(board(views, 26, 5), end="")
         finally:
