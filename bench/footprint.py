@@ -488,6 +488,8 @@ class Growth:
 FLOOD_BATCH = 3000
 # The status file of the growth run is written this often: how the bench knows what was taken.
 FLOOD_STATUS_S = 0.1
+# The flood gives up when the agent's count has not moved for this long.
+FLOOD_STALL_S = 10.0
 
 
 def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
@@ -503,7 +505,8 @@ def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
             stream, sent = _mix(warm + messages), 0
 
             def flood(n: int) -> bool:
-                """Send n more messages in batches; False when the agent stopped taking them."""
+                """Send n more messages in batches; False when the agent stopped taking them
+                (its count has not moved for FLOOD_STALL_S)."""
                 nonlocal sent
                 goal = sent + n
                 while sent < goal:
@@ -512,21 +515,30 @@ def rss_growth(command: Sequence[str], port: int, status: Path, messages: int,
                     sent += count
                     # The status file says what the agent took: wait for it, so that no burst
                     # outgrows the agent's queue however slow this machine is at the moment.
-                    deadline = time.monotonic() + 10
-                    while _received(status) < sent:
-                        if time.monotonic() > deadline:
+                    deadline, taken = time.monotonic() + FLOOD_STALL_S, -1
+                    while (now := _received(status)) < sent:
+                        if now > taken:  # progress: slow, not stopped
+                            deadline, taken = time.monotonic() + FLOOD_STALL_S, now
+                        elif time.monotonic() > deadline:
                             return False
                         time.sleep(FLOOD_STATUS_S / 2)
                 return True
 
-            flood(warm)
+            if not flood(warm):
+                raise RuntimeError(f"growth: the agent stopped taking messages in the warm-up "
+                                   f"(took {_received(status)} of {sent})")
             before = rss_kb(proc.pid)
             flood(messages)
             after = rss_kb(proc.pid)
-            received = _received(status)
-            return Growth(before, after, sent - warm, received - warm)
+            # What was taken is final by construction: the agent's clean stop writes the status
+            # file once more after its last decode, however late its periodic writes were.
+            proc.terminate()
+            code = proc.wait(timeout=60)
+            if code != 0:
+                raise RuntimeError(f"growth: the agent's stop ended with exit status {code}")
     finally:
         feeder.close()
+    return Growth(before, after, sent - warm, _received(status) - warm)
 
 
 @dataclass
