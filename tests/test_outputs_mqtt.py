@@ -14,7 +14,7 @@ import pytest
 from agent.dev.broker import Mosquitto
 from agent.process.mqtt import Connection
 from agent.settings.config import MqttConfig
-from tests.harness import MODULE_ID, AgentProcess, Everest, wait_until
+from tests.harness import EMULATED, MODULE_ID, AgentProcess, Everest, wait_until
 from tests.tasks import cancelled
 from tests.test_evse_integration import SESSIONS, Station, config
 
@@ -91,9 +91,14 @@ def test_each_evses_view_is_published_retained_to_its_own_topic(
             # The agent restarts: its first views replace the retained ones.
             assert await agent.terminate() == 0
             async with Hmi(broker.port) as hmi:
+                # First the two retained views (of the old run, link up too), before the new
+                # run is started; then a view the new run published for display 2.
+                await wait_until(lambda: len(hmi.got) >= 2, what="the retained views")
+                assert sorted(t for t, _ in hmi.got[:2]) == [VIEWS[1], VIEWS[2]]
                 agent = await AgentProcess(with_mqtt_outputs(tmp_path, broker.port)).start()
-                await wait_until(lambda: len(hmi.got) > 2 and hmi.latest(2).get("link") == "up",
-                                 what="views of the new run")
+                await wait_until(lambda: any(t == VIEWS[2] and v.get("link") == "up"
+                                             for t, v in hmi.got[2:]),
+                                 timeout=60 if EMULATED else 15, what="views of the new run")
         finally:
             await cancelled(beats)
             await agent.kill()
