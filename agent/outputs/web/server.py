@@ -37,6 +37,7 @@ MAX_BODY = 0  # GET and HEAD carry none
 SPARE_CONNECTIONS = 16  # page loads and asset fetches besides the event streams
 RETRY_MAX_S = 5.0
 SEND_BUFFER = 32 * 1024
+BUGS_LOGGED = 16  # distinct failures of a route logged with their traceback (all are counted)
 KEEPALIVE = b": keep-alive\n\nevent: ping\ndata: {}\n\n"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
@@ -71,6 +72,7 @@ class WebOutput:
         self.feed = Feed()
         self.site: Site | None = None
         self._lane = Lane("web")  # its files at start, QR codes drawn for a page
+        self._bugs_logged: set[str] = set()
         self._streams = 0
         self._connections = 0
         self._waiting: dict[asyncio.StreamWriter, None] = {}  # oldest first
@@ -166,6 +168,8 @@ class WebOutput:
             await self._requests(reader, writer)
         except (ConnectionError, TimeoutError, h11.LocalProtocolError):
             pass
+        except Exception as exc:  # a bug ends this connection, never the output
+            self._bug(exc)
         finally:
             self._connections -= 1
             self.stats.connections = self._connections
@@ -182,19 +186,21 @@ class WebOutput:
         while True:
             head = bytearray()
             try:
+                # One deadline for the whole request, head and body; until it is all here the
+                # connection counts as waiting, the first to go when the connections run out.
                 self._waiting[writer] = None
                 try:
                     async with asyncio.timeout(self.config.idle_timeout_s):
                         request = await _read_request(conn, reader, head)
+                        if request is None:
+                            return
+                        self.stats.requests += 1
+                        self._check(request, local_host)
+                        await _read_body(conn, reader)
                 finally:
                     self._waiting.pop(writer, None)
-                if request is None:
-                    return
-                self.stats.requests += 1
-                self._check(request, local_host)
-                await _read_body(conn, reader)
             except TimeoutError:
-                return  # idle, or a head sent too slowly
+                return  # idle, or a request sent too slowly or never finished
             except h11.RemoteProtocolError as exc:
                 # The request line alone over the bound: the target is what is too long.
                 status = 414 if b"\n" not in head[:MAX_HEAD] and len(head) >= MAX_HEAD else (
@@ -204,22 +210,43 @@ class WebOutput:
             except _Refused as exc:
                 await self._refuse(conn, writer, exc.status, str(exc))
                 return
-            assert self.site is not None
-            answer = self.site.route(request.target.decode("ascii", "replace"))
             head_only = request.method == b"HEAD"
-            if isinstance(answer, Stream) and not head_only:
-                await self._stream(conn, reader, writer, answer)
+            try:
+                answer = await self._answer(request.target, head_only)
+            except Exception as exc:  # a bug in a route: 500 on this connection only
+                self._bug(exc)
+                await self._refuse(conn, writer, 500, "the route failed")
                 return
             if isinstance(answer, Stream):
-                answer = Reply(200, b"text/event-stream", b"", b"no-store")
-            elif isinstance(answer, QrCode):
-                code = await self._lane.call(svg, answer.payload)
-                answer = (Reply(200, b"image/svg+xml", code, b"no-store") if code is not None
-                          else Reply(404, b"text/plain; charset=utf-8", b"too long\n"))
+                await self._stream(conn, reader, writer, answer)
+                return
             await self._send(conn, writer, answer, head_only)
             if conn.our_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
+
+    async def _answer(self, target: bytes, head_only: bool) -> Reply | Stream:
+        """What the route of `target` answers (a Stream only for a GET of the events)."""
+        assert self.site is not None
+        answer = self.site.route(target.decode("ascii", "replace"))
+        if isinstance(answer, Stream):
+            return Reply(200, b"text/event-stream", b"", b"no-store") if head_only else answer
+        if isinstance(answer, QrCode):
+            code = await self._lane.call(svg, answer.payload)
+            return (Reply(200, b"image/svg+xml", code, b"no-store") if code is not None
+                    else Reply(404, b"text/plain; charset=utf-8", b"too long\n"))
+        return answer
+
+    def _bug(self, exc: Exception) -> None:
+        """Count a bug met while serving; log each distinct one once, with its traceback."""
+        text = f"{type(exc).__name__}: {exc}"[:200]
+        self.stats.failed += 1
+        self.stats.last_error = text
+        self.stats.last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if text not in self._bugs_logged and len(self._bugs_logged) < BUGS_LOGGED:
+            self._bugs_logged.add(text)
+            log.error("output %s: serving a request failed: %s", self.name, text,
+                      exc_info=exc)
 
     def _check(self, request: h11.Request, local_host: str) -> None:
         if request.method not in (b"GET", b"HEAD"):
