@@ -10,15 +10,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from agent.core.station import Station
 from agent.everest.session_cost import SessionCost, TariffMessage, decode
 from agent.model.display import DisplayModel
 from agent.model.state import DisplayConfig, Event, LinkChanged, State, Tick
 from agent.model.view import Screen
-from agent.process.inbox import Inbox
-from agent.process.panel import Panel
-from agent.process.persist import SnapshotKeeper
-from agent.process.status import Counters
-from agent.process.supervise import ApiWatch
 from agent.settings.config import Config
 
 CONFIG = Config()
@@ -165,14 +161,13 @@ class DisplayMachine(RuleBasedStateMachine):
                                    b'{"session_id":"S1","currency":{},"status":"Done"}',
                                    b'{"messages":[{"content":null}]}']))
     def invalid_payload(self, topic: str, garbage: bytes) -> None:
-        # Through the agent's own inbox: the payload is checked, counted and never applied.
-        panel = Panel(self.model, [], SnapshotKeeper("", 120.0))
-        panel.state = self.state
-        counters = Counters(self.now)
-        inbox = Inbox(CONFIG, [panel], ApiWatch("session_cost", BASE, 3.0), counters, self.now)
-        assert inbox.routes[BASE + "e2m/" + topic](garbage, self.now) == []  # nothing to apply
-        assert panel.state is self.state
-        assert counters.rejected[topic] == 1
+        # Through the station core: the payload is checked, counted and never applied.
+        station = Station(CONFIG, self.now)
+        display = station.display(None)
+        display.state = self.state
+        assert not station.receive(BASE + "e2m/" + topic, garbage, self.now, 0.0)  # no effect
+        assert display.state is self.state
+        assert station.counters.rejected[topic] == 1
 
     @invariant()
     def the_screen_is_what_the_rules_say(self) -> None:

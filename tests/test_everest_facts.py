@@ -268,22 +268,22 @@ def test_timeout_off_by_default() -> None:
 @pytest.mark.parametrize("topic", ["session_cost", "tariff_message", "session_event"])
 def test_a_rejected_payload_that_can_hold_a_token_is_not_quoted(
         topic: str, caplog: pytest.LogCaptureFixture) -> None:
-    from agent.process.status import Counters
+    from agent.core.counters import Counters
 
     counters = Counters(0.0, (topic,))
     payload = everest({"id_tag": {"id_token": {"value": "04E1A2B3C4D5", "type": "ISO14443"}},
                        "status": "Broken"})
     with caplog.at_level("WARNING"):
-        counters.reject(topic, "Invalid enum value 'Broken'", payload, 0.0)
+        counters.reject(topic, "Invalid enum value 'Broken'", payload, 0.0, 0.0)
     assert counters.rejected[topic] == 1
     assert "04E1A2B3C4D5" not in caplog.text
     assert f"{len(payload)} bytes" in caplog.text
 
 
 def test_other_rejected_payloads_are_quoted(caplog: pytest.LogCaptureFixture) -> None:
-    from agent.process.status import Counters
+    from agent.core.counters import Counters
 
     counters = Counters(0.0)
     with caplog.at_level("WARNING"):
-        counters.reject("heartbeat", "Expected `int`", b'"not a number"', 0.0)
+        counters.reject("heartbeat", "Expected `int`", b'"not a number"', 0.0, 0.0)
     assert "not a number" in caplog.text

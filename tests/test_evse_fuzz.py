@@ -15,11 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
+from agent.core.display import Display
+from agent.core.station import Station
 from agent.everest.evse_manager import EVSE_TOPICS
-from agent.process.inbox import Inbox
-from agent.process.panel import Panel, build_panels
-from agent.process.status import Counters
-from agent.process.supervise import ApiWatch
 from agent.settings.config import parse
 from tests.everest_events import session_event
 
@@ -124,11 +122,9 @@ def hostile(rng: random.Random, topic: str, uuid: str) -> bytes:
 
 def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
     rng = random.Random(20261203)
-    _, _, panels = build_panels(CONFIG)
-    counters = Counters(0.0)
-
-    inbox = Inbox(CONFIG, panels, ApiWatch("session_cost", CONFIG.everest.base(), 3.0),
-                  counters, 0.0)
+    station = Station(CONFIG, 0.0)
+    station.restore({}, "", None, 0.0, 0.0)
+    panels = station.displays
     base = {i: CONFIG.evse[i - 1].base(CONFIG.everest.topic_prefix) + "e2m/" for i in MODULES}
     sent: dict[int, Counter[str]] = {i: Counter() for i in MODULES}
     now = 0.0
@@ -136,10 +132,7 @@ def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
     def send(i: int, topic: str, payload: bytes) -> None:
         nonlocal now
         now += 0.01
-        for target, item in inbox.routes[base[i] + topic](payload, now):
-            if isinstance(target, Panel):  # what the runtime does with it (heartbeats aside)
-                assert not isinstance(item, int)
-                target.apply(item, now)
+        station.receive(base[i] + topic, payload, now, now)
 
     def valid(i: int, step: int) -> None:
         if step == 0:
@@ -164,7 +157,7 @@ def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
             assert_nothing_hostile_shown(panels)
     assert_nothing_hostile_shown(panels)
     for i, module in MODULES.items():
-        rejected = inbox.evse_counters[module].rejected
+        rejected = station.inbox.evse_counters[module].rejected
         assert {t: rejected[t] for t in EVSE_TOPICS} == {t: sent[i][t] for t in EVSE_TOPICS}
     # the valid ones all went through: each EVSE shows its own live session
     for i, panel in enumerate(panels, 1):
@@ -174,7 +167,7 @@ def test_ten_thousand_hostile_payloads_change_nothing_shown() -> None:
         assert panel.view.live is not None and panel.view.live.energy_wh > 0
 
 
-def assert_nothing_hostile_shown(panels: list[Panel]) -> None:
+def assert_nothing_hostile_shown(panels: list[Display]) -> None:
     for i, panel in enumerate(panels, 1):
         view = panel.view
         if view is None:

@@ -23,9 +23,15 @@ AGENT: Final = REPO / "agent"
 
 PURE_FORBIDDEN: Final = ("agent.process", "agent.settings", "agent.outputs", "agent.dev",
                          "agent.pricing", "gmqtt", "asyncio", "uvloop")
+# The station core takes messages and `now` and returns effects (issue 26): no event loop,
+# thread, socket, process, file or clock of its own, nothing of the shell or the outputs.
+CORE_FORBIDDEN: Final = ("agent.process", "agent.outputs", "agent.dev", "agent.lanes",
+                         "agent.atomic", "gmqtt", "asyncio", "uvloop", "threading", "socket",
+                         "subprocess", "concurrent", "os", "time", "select", "selectors")
 FORBIDDEN: Final = {
     "agent.everest": PURE_FORBIDDEN,
     "agent.model": PURE_FORBIDDEN,
+    "agent.core": CORE_FORBIDDEN,
     "agent.outputs": ("agent.process", "agent.dev"),
 }
 DEV_IMPORTERS: Final = ("agent.dev", "agent.cli")

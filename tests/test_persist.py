@@ -13,19 +13,19 @@ import pytest
 
 from agent import atomic
 from agent.atomic import remove_stale_temps, write_atomic
+from agent.core.snapshot import (
+    SNAPSHOT_NAME,
+    Receipt,
+    Snapshot,
+    encode_snapshot,
+    remaining_hold,
+    restored,
+)
 from agent.everest.session_cost import SessionCost, decode
 from agent.model.display import DisplayModel
 from agent.model.state import DisplayConfig, LinkChanged, State
 from agent.process import persist
-from agent.process.persist import (
-    SNAPSHOT_NAME,
-    Receipt,
-    Snapshot,
-    SnapshotKeeper,
-    encode_snapshot,
-    read_boot_id,
-    remaining_hold,
-)
+from agent.process.persist import SnapshotKeeper, read_boot_id
 
 HOLD = 120.0
 MODEL = DisplayModel(DisplayConfig(finished_hold_s=HOLD))
@@ -60,6 +60,14 @@ def test_remaining_hold(boot: str, mono: float, wall: float, left: float | None)
     assert remaining_hold(RECEIPT, boot, mono, wall, HOLD) == left
 
 
+async def restore(keeper: SnapshotKeeper, model: DisplayModel, state: State, mono: float,
+                  wall: float, hold: float = HOLD) -> State:
+    """What a restarted agent's core starts from: the keeper reads the file, the core takes
+    the snapshot back."""
+    snapshot = await keeper.load()
+    return restored(model, state, snapshot, keeper.boot_id, mono, wall, hold)
+
+
 def _finished_state(at: float) -> State:
     return MODEL.update(MODEL.update(State(), LinkChanged(up=True), 0.0), FINISHED, at)
 
@@ -71,7 +79,7 @@ async def _save(keeper: SnapshotKeeper, state: State, mono: float, wall: float) 
 
 
 def test_receipt_saved_with_both_clocks_and_no_driver_token(tmp_path: Path) -> None:
-    keeper = SnapshotKeeper(str(tmp_path), HOLD)
+    keeper = SnapshotKeeper(str(tmp_path))
     keeper.boot_id = read_boot_id()
     asyncio.run(_save(keeper, _finished_state(at=500.0), mono=530.0, wall=2000.0))
     raw = (tmp_path / SNAPSHOT_NAME).read_bytes()
@@ -85,8 +93,8 @@ def test_receipt_saved_with_both_clocks_and_no_driver_token(tmp_path: Path) -> N
 
 def _restore(tmp_path: Path, receipt: Receipt, mono: float, wall: float) -> State:
     (tmp_path / SNAPSHOT_NAME).write_bytes(encode_snapshot(Snapshot(receipt=receipt)))
-    keeper = SnapshotKeeper(str(tmp_path), HOLD)
-    return asyncio.run(keeper.restore(MODEL, State(link_up=True), mono, wall))
+    keeper = SnapshotKeeper(str(tmp_path))
+    return asyncio.run(restore(keeper, MODEL, State(link_up=True), mono, wall))
 
 
 def test_restore_same_boot_keeps_the_rest_of_the_hold(tmp_path: Path) -> None:
@@ -116,8 +124,8 @@ def test_temp_files_of_an_interrupted_write_are_removed(tmp_path: Path) -> None:
     (tmp_path / f".{SNAPSHOT_NAME}.k2j3h4.tmp").write_bytes(b"")
     (tmp_path / f".{SNAPSHOT_NAME}.x9y8z7.tmp").write_bytes(b"{")
     (tmp_path / "keep.tmp").write_bytes(b"mine")
-    keeper = SnapshotKeeper(str(tmp_path), HOLD)
-    asyncio.run(keeper.restore(MODEL, State(), 0.0, 0.0))
+    keeper = SnapshotKeeper(str(tmp_path))
+    asyncio.run(restore(keeper, MODEL, State(), 0.0, 0.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tmp"]
 
 
@@ -147,7 +155,7 @@ def test_write_atomic_temp_names_are_the_ones_cleaned(tmp_path: Path,
 
 def test_the_last_requested_snapshot_is_the_one_on_disk(tmp_path: Path) -> None:
     async def scenario() -> None:
-        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        keeper = SnapshotKeeper(str(tmp_path))
         writer = asyncio.create_task(keeper.run())
         for i in range(50):
             price = decode("default_price", json.dumps(
@@ -183,7 +191,7 @@ def test_a_cancelled_slow_write_never_lands_after_the_final_save(
         return MODEL.update(State(), msg, 0.0)  # type: ignore[arg-type]
 
     async def scenario() -> None:
-        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        keeper = SnapshotKeeper(str(tmp_path))
         writer = asyncio.create_task(keeper.run())
         keeper.request(price("old"), 0.0, 0.0)
         await asyncio.sleep(0.1)
@@ -229,7 +237,7 @@ def test_a_save_equal_to_the_saved_state_still_lands_after_a_cancelled_write(
         return saved.default_price.messages[0].content
 
     async def scenario() -> None:
-        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        keeper = SnapshotKeeper(str(tmp_path))
         writer = asyncio.create_task(keeper.run())
         keeper.request(price("first"), 0.0, 0.0)
         keeper.request(price("first"), 0.0, 0.0)
@@ -262,13 +270,13 @@ def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> 
     state = model.update(state, MeterPublicKey("3059301306072A8648CE3D0201"), 1.0)
 
     async def save_and_restore(boot_id: str) -> State:
-        keeper = SnapshotKeeper(str(tmp_path), HOLD)
+        keeper = SnapshotKeeper(str(tmp_path))
         keeper.boot_id = boot_id
         keeper.request(state, 2.0, 2.0)
         keeper.close()
         await keeper.run()
-        again = SnapshotKeeper(str(tmp_path), HOLD)
-        return await again.restore(model, State(), 3.0, 3.0)
+        again = SnapshotKeeper(str(tmp_path))
+        return await restore(again, model, State(), 3.0, 3.0)
 
     restored = asyncio.run(save_and_restore(read_boot_id()))
     assert (restored.evse_session, restored.evse_id) == ("U1", "DE*PNX*E1*1")

@@ -8,8 +8,9 @@ import contextlib
 import random
 from pathlib import Path
 
+from agent.core.snapshot import SNAPSHOT_NAME
 from agent.dev.broker import Mosquitto
-from agent.process.persist import SNAPSHOT_NAME, load_snapshot
+from agent.process.persist import load_snapshot
 from tests.harness import Everest, agent_config, wait_until
 from tests.procs import Agent
 

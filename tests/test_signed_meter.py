@@ -19,6 +19,7 @@ from agent.model.state import DisplayConfig, Event, LinkChanged, State
 from agent.model.view import View, encode_view
 from agent.process.persist import SnapshotKeeper
 from tests.everest_events import session_event
+from tests.test_persist import restore
 
 MODEL = DisplayModel(DisplayConfig(), evse=1)
 # OCMF as a meter signs it: the agent must not touch a byte (not even the key order or spaces).
@@ -125,12 +126,12 @@ def test_the_signed_values_are_saved_with_the_receipt(tmp_path: Path) -> None:
                         cost("S1", "Finished"))
 
     async def save_and_restore() -> State:
-        keeper = SnapshotKeeper(str(tmp_path), 120.0)
+        keeper = SnapshotKeeper(str(tmp_path))
         keeper.request(state, 6.0, 1000.0)
         keeper.close()
         await keeper.run()
-        return await SnapshotKeeper(str(tmp_path), 120.0).restore(
-            MODEL, MODEL.update(State(), LinkChanged(up=True), 0.0), 7.0, 1001.0)
+        return await restore(SnapshotKeeper(str(tmp_path)), MODEL,
+                             MODEL.update(State(), LinkChanged(up=True), 0.0), 7.0, 1001.0)
 
     after = MODEL.view(asyncio.run(save_and_restore()))
     assert after.screen == "finished" and after.signed_meter == before.signed_meter

@@ -1,4 +1,4 @@
-"""A hypothesis state machine over a two-EVSE station, through the agent's own inbox and panels.
+"""A hypothesis state machine over a two-EVSE station, through the station core itself.
 
 The machine plays EVerest: sessions start and end on either EVSE, their events may never
 arrive (QoS 0, sent once), session_info comes about every second (so it is never lost for
@@ -22,11 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from agent.model.state import LinkChanged, Tick
-from agent.process.inbox import Inbox
-from agent.process.panel import Panel, build_panels
-from agent.process.status import Counters
-from agent.process.supervise import ApiWatch
+from agent.core.station import Station as Core
 from agent.settings.config import parse
 from tests.everest_events import session_event
 
@@ -43,9 +39,8 @@ class Station(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        _, _, self.panels = build_panels(CONFIG)
-        self.inbox = Inbox(CONFIG, self.panels, ApiWatch("session_cost", "", 3.0),
-                           Counters(0.0), 0.0)
+        self.core = Core(CONFIG, 0.0)
+        self.panels = self.core.displays
         self.now = 0.0
         self.ids = itertools.count(1)
         self.running: dict[int, str | None] = {1: None, 2: None}  # session on each EVSE
@@ -53,8 +48,8 @@ class Station(RuleBasedStateMachine):
         self.finished_at: dict[str, float] = {}  # receipts: Finished cost sent at
         self.started_after: dict[str, float] = {}  # a new session began on its EVSE at
         self.named: set[str] = set()  # sessions some event of which arrived
-        for panel in self.panels:
-            panel.apply(LinkChanged(up=True), 0.0)
+        self.core.restore({}, "", None, 0.0, 0.0)
+        self.core.connection(True, 0.0, 0.0)  # heartbeats are not played: never supervised
 
     # ---- EVerest -------------------------------------------------------------------------
 
@@ -62,11 +57,8 @@ class Station(RuleBasedStateMachine):
         base = (CONFIG.evse[evse - 1].base(CONFIG.everest.topic_prefix) if evse
                 else CONFIG.everest.base())
         self.now += 0.1
-        for target, item in self.inbox.routes[base + "e2m/" + topic](
-                json.dumps(payload).encode(), self.now):
-            if isinstance(target, Panel):
-                assert not isinstance(item, int)
-                target.apply(item, self.now)
+        self.core.receive(base + "e2m/" + topic, json.dumps(payload).encode(), self.now,
+                          self.now)
 
     def _info(self, evse: int, state: str) -> None:
         self._send("session_info", {"state": state, "charged_energy_wh": 100,
@@ -142,15 +134,14 @@ class Station(RuleBasedStateMachine):
         before = [p.state for p in self.panels]
         base = (CONFIG.evse[evse - 1].base(CONFIG.everest.topic_prefix)
                 if topic != "session_cost" else CONFIG.everest.base())
-        assert self.inbox.routes[base + "e2m/" + topic](garbage, self.now) == []
+        assert not self.core.receive(base + "e2m/" + topic, garbage, self.now, self.now)
         assert [p.state for p in self.panels] == before
 
     @precondition(lambda self: hasattr(self, "panels"))
     @rule(seconds=st.sampled_from([1.0, 30.0, 61.0, 119.0]))
     def tick(self, seconds: float) -> None:
         self.now += seconds
-        for panel in self.panels:
-            panel.apply(Tick(), self.now)
+        self.core.tick(self.now, self.now)
 
     # ---- what each display shows ---------------------------------------------------------
 

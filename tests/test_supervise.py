@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 
-from agent.process.supervise import ApiWatch, ReconnectPacer
+from agent.core.watch import ApiWatch
+from agent.process.supervise import ReconnectPacer
 
 
 def _attempts(pacer: ReconnectPacer, down_at: float, until: float) -> list[float]:

@@ -7,11 +7,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from agent.core.display import Display
 from agent.lanes import Lane
 from agent.model.view import View
 from agent.outputs.console import render
 from agent.outputs.qrblock import draw
-from agent.process.panel import Panel
 
 GAP = "   "
 PRINT_EVERY_S = 1.0
@@ -46,7 +46,7 @@ def board(views: Sequence[View | None], width: int, lines: int) -> str:
     return text
 
 
-async def show(panels: Sequence[Panel], width: int = 26, lines: int = 5) -> None:
+async def show(displays: Sequence[Display], width: int = 26, lines: int = 5) -> None:
     """Print the board when a screen changes, and at most every second otherwise; on a
     terminal, redraw it in place at every change instead."""
     loop = asyncio.get_running_loop()
@@ -55,7 +55,7 @@ async def show(panels: Sequence[Panel], width: int = 26, lines: int = 5) -> None
     last_text, last_at = "", 0.0
     last_screens: tuple[str | None, ...] = ()
     while True:
-        views = [p.view for p in panels]
+        views = [d.view for d in displays]
         screens = tuple(v.screen if v else None for v in views)
         text = board(views, width, lines)
         now = loop.time()

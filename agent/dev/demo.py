@@ -108,7 +108,7 @@ async def _play(step_s: float, serial_device: str | None) -> int:
                     await beats
             await sim.close()
         ok, text = sim.verdict()
-        view = agent.panels[0].view
+        view = agent.station.displays[0].view
         shown = view.screen if view else None
         # stop_check_on_exit is off: a stop must leave EVerest's supervision armed.
         silent = sim.watch.received_false == 0

@@ -101,7 +101,7 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
         try:
             await sim.connect()
             tasks = [asyncio.create_task(sim.heartbeats(), name="sim-heartbeats"),
-                     asyncio.create_task(show(agent.panels), name="board")]
+                     asyncio.create_task(show(agent.station.displays), name="board")]
             # The CSMS's notice, once the agent listens (its first communication check).
             for _ in range(100):
                 if sim.watch.received_true:
@@ -117,11 +117,11 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
             # Until every display shows its receipt (the last session's final cost wait runs
             # out first), however slow the machine; at most FINAL_VIEWS_WAIT_S.
             for _ in range(round(FINAL_VIEWS_WAIT_S / 0.1)):
-                if agent_task.done() or all(p.view is not None and p.view.screen == "finished"
-                                            for p in agent.panels):
+                if agent_task.done() or all(d.view is not None and d.view.screen == "finished"
+                                            for d in agent.station.displays):
                     break
                 await asyncio.sleep(0.1)
-            views = [p.view for p in agent.panels]
+            views = [d.view for d in agent.station.displays]
             print(board(views, 26, 5), end="")
         finally:
             agent.stop()

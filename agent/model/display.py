@@ -136,7 +136,7 @@ class DisplayModel:
         # Another driver's tariff stays up while the running session is only updated.
         keep_tariff = same and state.running
         return replace(
-            state, session=msg, session_text=text,
+            state, restored_session=None, restored_until=None, session=msg, session_text=text,
             tariff=state.tariff if keep_tariff else None,
             tariff_until=state.tariff_until if keep_tariff else None,
             energy_wh=_energy(msg, state.energy_wh if same else None), session_seen=now,
@@ -252,6 +252,13 @@ class DisplayModel:
             return msgspec.structs.replace(state, session_seen=now)
         return state
 
+    def restore_session(self, state: State, session_id: str, now: float) -> State:
+        """After a restart without [[evse]]: `session_id` ran when the agent stopped (same
+        boot). Its display messages stay until its next cost, or `final_cost_wait_s` without
+        any cost (then it is taken to have ended while the agent was down)."""
+        return msgspec.structs.replace(state, restored_session=session_id,
+                                       restored_until=now + self.config.final_cost_wait_s)
+
     def end_session(self, state: State, now: float) -> State:
         """The running session ended without a final cost: its receipt, `final` false."""
         if not state.running:
@@ -278,6 +285,8 @@ class DisplayModel:
             state = self.end_session(state, timeout)
         if state.ended_at is not None and now >= state.ended_at + self.config.finished_hold_s:
             state = replace(state, **_NO_SESSION)
+        if state.restored_until is not None and now >= state.restored_until:
+            state = replace(state, restored_session=None, restored_until=None)
         return state
 
     def _timeout_at(self, state: State) -> float | None:
@@ -291,7 +300,7 @@ class DisplayModel:
         finished_until = (None if state.ended_at is None
                           else state.ended_at + self.config.finished_hold_s)
         deadlines = [t for t in (state.tariff_until, finished_until, self._timeout_at(state),
-                                 state.final_wait_until) if t is not None]
+                                 state.final_wait_until, state.restored_until) if t is not None]
         return min(deadlines) if deadlines else None
 
     # ---- rendering ---------------------------------------------------------------------

@@ -264,6 +264,8 @@ def display_of(state: State) -> Display:
     sessions = {state.evse_session} if state.evse_session is not None else set()
     if state.running and state.session is not None:
         sessions.add(state.session.session_id)
+    if state.restored_session is not None:
+        sessions.add(state.restored_session)
     return Display(situation(state), frozenset(sessions))
 
 

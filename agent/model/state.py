@@ -133,6 +133,11 @@ class State(Record):
     final_wait_until: float | None = None
     # ---- from the display_message API ([display_messages]) ----
     display_message: ShownMessage | None = None
+    # Without [[evse]], after a restart: the session that was running when the agent stopped
+    # (same boot), which its display messages stay bound to until its next cost names it
+    # again, or until `restored_until` passes with no cost at all.
+    restored_session: str | None = None
+    restored_until: float | None = None
 
     @property
     def running(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from agent.process.mqtt import Connection, MqttError, quiet_gmqtt_logs
 from agent.process.status import BrokerStats
@@ -15,18 +15,20 @@ from agent.settings.credentials import read_password, ssl_context
 
 log = logging.getLogger(__name__)
 
-Route = Callable[[bytes, float], None]
+# Takes each message: its topic, its payload, the monotonic time it was taken.
+Receive = Callable[[str, bytes, float], None]
 
 
 class BrokerLink:
-    """Connects, routes every message to its topic's handler, reconnects forever."""
+    """Connects, hands every message of `topics` to `receive`, reconnects forever."""
 
-    def __init__(self, config: Config, client_id: str, routes: dict[str, Route],
+    def __init__(self, config: Config, client_id: str, topics: Sequence[str], receive: Receive,
                  on_change: Callable[[], None]) -> None:
         mqtt = config.mqtt
         self.config = mqtt
         self.client_id = client_id
-        self.routes = routes
+        self.topics = list(topics)
+        self.receive = receive
         self._on_change = on_change
         # Both were validated at load; reading them again turns a file changed since then into
         # a one-line configuration error (exit 2), not a traceback.
@@ -51,19 +53,16 @@ class BrokerLink:
         """Stay connected until cancelled."""
         quiet_gmqtt_logs()
         loop = asyncio.get_running_loop()
-        topics = list(self.routes)
         while True:
-            conn = Connection(self.config, self.client_id, topics, password=self._password,
+            conn = Connection(self.config, self.client_id, self.topics, password=self._password,
                               tls=self._tls, timeout_s=self.pacer.timeout(loop.time()))
             reason = "connection ended"
             try:
                 async with conn:
                     self._connected(conn, loop.time())
-                    routes = self.routes
+                    receive = self.receive
                     async for topic, payload in conn.messages():
-                        route = routes.get(topic)
-                        if route is not None:
-                            route(payload, loop.time())
+                        receive(topic, payload, loop.time())
             except MqttError as exc:
                 reason = str(exc)
             finally:

@@ -1,14 +1,18 @@
-"""The agent process. One crew (a TaskGroup, crew.py) owns every task: the broker link, the
-communication check, the clock, persistence, status, systemd's watchdog, the output workers and
-the pricing fetch. A clean stop returns 0; an unexpected exception in any task is logged once
-with its traceback, stops the rest cleanly and returns 1, so that systemd (Restart=on-failure)
-starts it again; so does a stop that a task holds past its limit.
+"""The agent process: the shell around the station core (agent.core.station). It feeds the
+core what happens (broker messages, the connection, time, a fetched Rate) and carries out the
+effects it returns (views to the outputs, publishes, snapshot and message file saves, a Rate
+fetch); it decides nothing about the station itself.
+
+One crew (a TaskGroup, crew.py) owns every task: the broker link, the communication check, the
+clock, persistence, status, systemd's watchdog, the output workers and the pricing fetch. A
+clean stop returns 0; an unexpected exception in any task is logged once with its traceback,
+stops the rest cleanly and returns 1, so that systemd (Restart=on-failure) starts it again; so
+does a stop that a task holds past its limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import signal
@@ -17,24 +21,20 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from agent.everest.session_cost import DefaultPrice, SessionCost, TariffMessage
-from agent.everest.session_cost import encode_communication_check as check_payload
+from agent.core.effects import Effects, FetchRate
+from agent.core.station import Station
 from agent.lanes import Lane
-from agent.model.state import Event, LinkChanged, Tick
 from agent.process.crew import Crew, Stopped
-from agent.process.inbox import Handler, Inbox
-from agent.process.link import BrokerLink, Route
-from agent.process.panel import Panel, build_panels
+from agent.process.link import BrokerLink
+from agent.process.panel import build_panels
 from agent.process.sdnotify import Notifier
-from agent.process.status import Counters
 from agent.process.status_writer import StatusWriter
-from agent.process.supervise import ApiWatch
 from agent.process.timers import wait_event
 from agent.settings.config import Config
 
 if TYPE_CHECKING:
-    from agent.process.display_messages import MessageDesk
-    from agent.process.pricing_desk import PricingDesk
+    from agent.pricing.live import LivePricing
+    from agent.process.messages_file import MessagesFile
 
 log = logging.getLogger(__name__)
 # Threads of the default executor (only the asyncio loop's getaddrinfo uses it): see __init__.
@@ -56,50 +56,38 @@ class Agent(StatusWriter):
         # name lookups, and would otherwise start up to cpu+4 threads.
         self.loop.set_default_executor(
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="io"))
-        self.counters = Counters(self.loop.time())
         self.status_lane = Lane("status")
         self.notifier = Notifier()
         self.crew = Crew(self.loop, self.notifier, config.watchdog.stop_limit_s)
         # `stations`: the outputs that serve every display (the web page), each run once.
         self.workers, self.stations, self.panels = build_panels(config)
+        self.pricing: LivePricing | None = None
+        if config.pricing is not None and config.pricing.enabled:
+            # Imported only when configured: the HTTP client stack costs RAM on a small board.
+            from agent.pricing.live import LivePricing
+
+            self.pricing = LivePricing(config.pricing, config.display)
+        self.station = Station(config, self.loop.time(), self.pricing)
+        self.messages_file: MessagesFile | None = None
+        if config.display_messages is not None:
+            from agent.process.messages_file import MessagesFile
+
+            self.messages_file = MessagesFile(config.state.dir)
         client_id = (config.mqtt.client_id or
                      f"cost-agent-{config.everest.module_id}-{os.getpid()}")[:64]
-        self.session_api = ApiWatch("session_cost", config.everest.base(),
-                                    config.watchdog.heartbeat_timeout_s)
-        self.watches = [self.session_api, *(p.watch for p in self.panels if p.watch)]
-        self.inbox = Inbox(config, self.panels, self.session_api, self.counters,
-                           self.loop.time())
-        routes: dict[str, Route] = {topic: functools.partial(self._receive, handler)
-                                    for topic, handler in self.inbox.routes.items()}
-        self.desk: MessageDesk | None = None
-        if config.display_messages is not None:
-            # Imported only when configured: the agent is then EVerest's display too.
-            from agent.process.display_messages import MessageDesk
-
-            self.desk = MessageDesk(config, self.loop.time())
-            self.watches.append(self.desk.watch)
-            for topic, name in self.desk.topics().items():
-                routes[topic] = functools.partial(self._display_request, name)
-        self.link = BrokerLink(config, client_id, routes, self._link_event)
+        self.link = BrokerLink(config, client_id, self.station.topics, self._receive,
+                               self._link_event)
         self._bind_view_publishers()
         self._wake_clock = asyncio.Event()
         self._wake_check = asyncio.Event()
         self._stop = asyncio.Event()
-        self.pricing_desk: PricingDesk | None = None
-        if config.pricing is not None and config.pricing.enabled:
-            # Imported only when configured: the HTTP client stack costs RAM on a small board.
-            from agent.pricing.live import LivePricing
-            from agent.process.pricing_desk import PricingDesk
-
-            self.pricing_desk = PricingDesk(LivePricing(config.pricing, config.display),
-                                            self.panels, self.loop.time, self._apply,
-                                            self.crew.spawn_while_running)
+        self._fetch: asyncio.Task[None] | None = None
 
     def _bind_view_publishers(self) -> None:
         """Lend the broker connection to `mqtt` outputs, each with its display's topic."""
         everest = self.config.everest
-        for panel in self.panels:
-            evse = f"evse/{panel.evse.id}/" if panel.evse is not None else ""
+        for key, panel in self.panels.items():
+            evse = f"evse/{key}/" if key is not None else ""
             topic = f"{everest.topic_prefix}cost_agent/{everest.module_id}/{evse}view"
             for worker in panel.workers:
                 bind = getattr(worker.output, "bind", None)
@@ -110,16 +98,11 @@ class Agent(StatusWriter):
 
     async def run(self) -> int:
         """Run until stop(); 0 after a clean stop, 1 when a task of the agent failed."""
-        for panel in self.panels:
-            panel.state = await panel.keeper.restore(panel.model, panel.state, self.loop.time(),
-                                                     time.time())
-            if self.pricing_desk is not None:
-                panel.apply(self.pricing_desk.preview(panel), self.loop.time(), publish=False)
-        if self.desk is not None:
-            await self.desk.restore()
-            self._show_messages(self.loop.time())
-        for panel in self.panels:
-            panel.publish()
+        snapshots = {key: await panel.keeper.load() for key, panel in self.panels.items()}
+        boot_id = next(iter(self.panels.values())).keeper.boot_id
+        messages = await self.messages_file.read() if self.messages_file is not None else None
+        self._carry_out(self.station.restore(snapshots, boot_id, messages, self.loop.time(),
+                                             time.time()))
         await self.crew.run(self._start)
         await self._shutdown()
         return 1 if self.failed else 0
@@ -135,10 +118,10 @@ class Agent(StatusWriter):
             spawn(f"output:{worker.name}", worker.run)
         for station in self.stations:
             spawn(f"output:{station.name}", station.serve)
-        for panel in self.panels:
+        for panel in self.panels.values():
             spawn(f"persist:{panel.name}", panel.keeper.run)
-        if self.desk is not None:
-            spawn("display-messages", self.desk.keep)
+        if self.messages_file is not None:
+            spawn("display-messages", self.messages_file.keep)
         spawn("mqtt", self.link.run)
         spawn("communication-check", self._communication_check)
         spawn("clock", self._clock)
@@ -169,15 +152,15 @@ class Agent(StatusWriter):
         conn = self.link.conn
         if self.config.watchdog.stop_check_on_exit and conn is not None:
             # `false` ends EVerest's supervision for good (until EVerest restarts).
-            for watch in self.watches:
-                conn.publish(watch.check_topic, check_payload(False))
+            for topic, payload in self.station.communication_checks(alive=False):
+                conn.publish(topic, payload)
         await asyncio.gather(*(w.flush(STOP_FLUSH_S) for w in self.workers))
         raise Stopped
 
     async def _shutdown(self) -> None:
         writes: dict[str, Coroutine[Any, Any, None]] = {"the final snapshots": self._save_all()}
-        if self.desk is not None:
-            writes["the display messages' file"] = self.desk.save()
+        if self.messages_file is not None:
+            writes["the display messages' file"] = self.messages_file.save()
         if self.config.status.path:
             writes["the last status write"] = self._write_status()
         # Side by side, within what is left of the stop limit, whatever a disk is doing: a
@@ -206,138 +189,90 @@ class Agent(StatusWriter):
 
     async def _save_all(self) -> None:
         # The single writer saves last: after any write still in flight from a cancelled save.
-        for panel in self.panels:
-            panel.keeper.request(panel.state, self.loop.time(), time.time())
+        for panel in self.panels.values():
+            panel.keeper.request(self.station.display(panel.key).state, self.loop.time(),
+                                 time.time())
             panel.keeper.close()
-        results = await asyncio.gather(*(p.keeper.run() for p in self.panels),
+        results = await asyncio.gather(*(p.keeper.run() for p in self.panels.values()),
                                        return_exceptions=True)
         for result in results:
             if isinstance(result, Exception) and not self.failed:  # else logged already
                 log.error("final save failed", exc_info=result)
                 self.crew.failed = True
 
+    # ---- into the core, and its effects out --------------------------------------------
+
+    def _receive(self, topic: str, payload: bytes, now: float) -> None:
+        """One message from the broker."""
+        self._carry_out(self.station.receive(topic, payload, now, time.time()))
+
     def _link_event(self) -> None:
         """The broker connection came or went."""
-        now = self.loop.time()
-        if self.link.conn is not None:
-            for watch in self.watches:
-                watch.connected(now)
+        up = self.link.conn is not None
+        if up:
             self._wake_check.set()  # the first check goes out at once
-        self._link_changed(now)
+        self._carry_out(self.station.connection(up, self.loop.time(), time.time()))
 
-    # ---- input -------------------------------------------------------------------------
-
-    def _receive(self, handler: Handler, payload: bytes, now: float) -> None:
-        """One payload from the broker: apply what the inbox says it means, where it says."""
-        for target, item in handler(payload, now):
-            if isinstance(target, ApiWatch):
-                assert isinstance(item, int)
-                self._heartbeat(target, item, now)
-            elif isinstance(item, SessionCost | TariffMessage | DefaultPrice):
-                if self.pricing_desk is not None:
-                    self.pricing_desk.deliver(target, item, now)
-                else:
-                    self._apply(target, item, now)
-            else:
-                assert not isinstance(item, int)
-                self._apply(target, item, now)
-
-    def _apply(self, panel: Panel, event: Event, now: float, publish: bool = True) -> None:
-        """Apply `event` to `panel`; a change may move the next deadline: wake the clock."""
-        if panel.apply(event, now, publish):
-            self._wake_clock.set()
-            if self.desk is not None:
-                self._show_messages(now)
-
-    def _display_request(self, name: str, payload: bytes, now: float) -> None:
-        """A request (or heartbeat) of EVerest's display_message API."""
-        desk = self.desk
-        assert desk is not None
-        if name == "heartbeat":
-            beat = desk.heartbeat(payload, now)
-            if beat is not None:
-                self._heartbeat(desk.watch, beat, now)
-            return
-        reply = desk.request(name, payload, now, desk.sessions(self.panels, self.inbox.router))
-        conn = self.link.conn
-        if reply is not None and conn is not None:
-            conn.publish(*reply)
-        self._show_messages(now)
-
-    def _show_messages(self, now: float) -> None:
-        """Give each display the backend message it shows now (the desk decides)."""
-        if self.desk is None:
-            return
-        changed = self.desk.show(self.panels, self.inbox.router, now)
-        for panel in changed:
-            panel.publish()
-        if changed:
+    def _carry_out(self, fx: Effects) -> None:
+        """Do what the core asked for; nothing here decides anything about the station."""
+        for key, view in fx.views:
+            self.panels[key].show(view)
+        if fx.publish:
+            conn = self.link.conn
+            if conn is not None:
+                for topic, payload in fx.publish:
+                    conn.publish(topic, payload)
+        if fx.saves:
+            now, wall = self.loop.time(), time.time()
+            for key, state in fx.saves:
+                self.panels[key].keeper.request(state, now, wall)
+        if fx.board is not None and self.messages_file is not None:
+            self.messages_file.request(fx.board)
+        if fx.fetch is not None:
+            self._fetch_rate(fx.fetch)
+        if fx.link is not None and not (self.failed or self._stop.is_set()):
+            # "stopping"/"failed" stays the status systemd shows
+            self.notifier.send(STATUS=f"running, link {'up' if fx.link else 'down'}")
+        if fx.wake:
             self._wake_clock.set()
 
-    def _heartbeat(self, watch: ApiWatch, beat: int, now: float) -> None:
-        verdict, back = watch.beat(beat, now)
-        if verdict == "restart":
-            log.warning("EVerest restarted (%s heartbeat id went back to %d)", watch.name, beat)
-        if back:
-            log.info("%s heartbeat back (id %d)", watch.name, beat)
-            self._link_changed(now)
-            self._wake_clock.set()
-        # Otherwise the beat only moved the deadline later: the clock re-reads it when the old
-        # one comes. Waking it on every beat was half the CPU a heartbeat costs.
+    def _fetch_rate(self, fetch: FetchRate) -> None:
+        """Ask the pricing API for this token's Rate in the background (newest token wins)."""
+        if self._fetch is not None:
+            self._fetch.cancel()
+        self._fetch = self.crew.spawn_while_running("pricing-fetch",
+                                                    lambda: self._fetched(fetch))
+
+    async def _fetched(self, fetch: FetchRate) -> None:
+        assert self.pricing is not None
+        if await self.pricing.authorize(fetch.tag_id, fetch.evse_id, fetch.keys):
+            self._carry_out(self.station.rate_fetched(fetch.keys, self.loop.time(),
+                                                      time.time()))
 
     def link_up(self) -> bool:
-        """The station's EVerest link: the broker connection and the session cost API's beats."""
-        return self.link.conn is not None and self.session_api.ok
-
-    def _link_changed(self, now: float) -> None:
-        up = self.link_up()
-        if not (self.failed or self._stop.is_set()):  # "stopping"/"failed" stays the status
-            self.notifier.send(STATUS=f"running, link {'up' if up else 'down'}")
-        for panel in self.panels:
-            # A display's link (the station's and its EVSE's heartbeats) is decided here only
-            # and held by its display state: everything else asks `panel.state.link_up`.
-            panel_up = up and (panel.watch is None or panel.watch.ok)
-            if panel_up != panel.state.link_up:
-                log.info("EVerest link %s%s", "up" if panel_up else "down",
-                         f" ({panel.name})" if panel.evse is not None else "")
-            self._apply(panel, LinkChanged(up=panel_up), now)
+        """The station's EVerest link, as the core decides it."""
+        return self.station.link_up
 
     # ---- timers (all on the loop's monotonic clock) ------------------------------------
 
     async def _communication_check(self) -> None:
         interval = self.config.watchdog.communication_check_interval_s
-        alive = check_payload(True)
         while True:
             # A stopping agent says nothing more: no `true` while the outputs are flushed.
             conn = self.link.conn if not self._stop.is_set() else None
             if conn is not None:
-                for watch in self.watches:
-                    if conn.publish(watch.check_topic, alive):
-                        watch.checks_sent += 1
+                for topic, payload in self.station.communication_checks():
+                    conn.publish(topic, payload)
             self._wake_check.clear()
             await wait_event(self._wake_check, interval)
 
     async def _clock(self) -> None:
         while True:
-            connected = self.link.conn is not None
-            deadlines = [d for d in (*(p.model.next_deadline(p.state) for p in self.panels),
-                                     *(w.deadline(connected) for w in self.watches),
-                                     self.inbox.next_report_at(),
-                                     self.desk.deadline(self.loop.time()) if self.desk else None)
-                         if d is not None]
+            deadline = self.station.next_deadline(self.loop.time(), time.time())
             self._wake_clock.clear()
-            timeout = max(0.0, min(deadlines) - self.loop.time()) if deadlines else None
+            timeout = max(0.0, deadline - self.loop.time()) if deadline is not None else None
             await wait_event(self._wake_clock, timeout)
-            now = self.loop.time()
-            for watch in self.watches:
-                if watch.expire(now, self.link.conn is not None):
-                    log.warning("no %s heartbeat for %.1f s: EVerest link down", watch.name,
-                                watch.timeout_s)
-                    self._link_changed(now)
-            self.inbox.report_unassigned(now)
-            for panel in self.panels:
-                panel.apply(Tick(), now)
-            self._show_messages(now)
+            self._carry_out(self.station.tick(self.loop.time(), time.time()))
 
     async def _sd_watchdog(self, interval: float) -> None:
         # A failed task cancels this one with the rest: systemd's watchdog is then starved.

@@ -1,57 +1,15 @@
-"""Supervision of one EVerest API module: its heartbeats in, our communication checks out, and
-the reconnect pacing that keeps EVerest's communication check satisfied (pure, no clock)."""
+"""The reconnect pacing that keeps EVerest's communication check satisfied (pure, no clock);
+the API modules' heartbeat supervision is the station core's (agent.core.watch)."""
 
 from __future__ import annotations
 
 import os
 from typing import Protocol
 
-from agent.model.heartbeat import HeartbeatTracker, Verdict
 from agent.process.mqtt import BACKOFF_START_S
 
 # A connection lost sooner than this after it was made did not end the outage.
 FLAP_S = 1.0
-
-
-class ApiWatch:
-    """One API module (session cost, or one EVSE manager): heartbeat deadline and check topic."""
-
-    def __init__(self, name: str, base: str, heartbeat_timeout_s: float) -> None:
-        self.name = name
-        self.base = base
-        self.check_topic = base + "m2e/communication_check"
-        self.timeout_s = heartbeat_timeout_s
-        self.tracker = HeartbeatTracker()
-        self.ok = True
-        self.since = 0.0
-        self.checks_sent = 0
-
-    def connected(self, now: float) -> None:
-        """A new broker connection: the heartbeat timeout counts from here."""
-        self.since = now
-        self.ok = True
-
-    def beat(self, beat: int, now: float) -> tuple[Verdict, bool]:
-        """Record a heartbeat; returns its verdict and whether it brought the module back."""
-        verdict = self.tracker.observe(beat)
-        self.since = now
-        back = not self.ok
-        self.ok = True
-        return verdict, back
-
-    def deadline(self, connected: bool) -> float | None:
-        """When the module counts as gone if no heartbeat arrives (None: not supervised now)."""
-        if self.timeout_s <= 0 or not connected or not self.ok:
-            return None
-        return self.since + self.timeout_s
-
-    def expire(self, now: float, connected: bool) -> bool:
-        """Mark the module gone when its deadline passed; True when that changed."""
-        deadline = self.deadline(connected)
-        if deadline is None or now < deadline:
-            return False
-        self.ok = False
-        return True
 
 
 class Jitter(Protocol):
