@@ -17,10 +17,10 @@ from tests.everest_events import session_event
 
 BOOT = "boot-1"
 WAIT_S = 60.0  # [display] final_cost_wait_s
-NO_EVSE = parse(f'[display_messages]\nmodule_id = "display"\n[display]\nfinal_cost_wait_s = {WAIT_S}\n'
-                '[state]\ndir = ""\n[status]\npath = ""\n')
-TWO_EVSES = parse('[[evse]]\nid = 1\nmodule_id = "evse_a"\n[[evse]]\nid = 2\nmodule_id = "evse_b"\n'
-                  '[display_messages]\nmodule_id = "display"\n[state]\ndir = ""\n[status]\npath = ""\n')
+COMMON = '[display_messages]\nmodule_id = "display"\n[state]\ndir = ""\n[status]\npath = ""\n'
+NO_EVSE = parse(f"[display]\nfinal_cost_wait_s = {WAIT_S}\n" + COMMON)
+TWO_EVSES = parse('[[evse]]\nid = 1\nmodule_id = "evse_a"\n'
+                  '[[evse]]\nid = 2\nmodule_id = "evse_b"\n' + COMMON)
 
 
 def cost(session: str, status: str = "Running") -> bytes:
