@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="a station with this many connectors side by side (EVSE API)")
     demo.add_argument("--serial-pty", action="store_true",
                       help="also write the line protocol to a pseudo-terminal and print its path")
+    demo.add_argument("--capture", metavar="FILE",
+                      help="with --evses: write EVerest's broker traffic there (mosquitto_sub "
+                           "-F %%j), for `cost-agent replay`")
     status = sub.add_parser("status",
                             help="summarise the running agent from its status file")
     status.add_argument("--config", help="read status.path from this agent config "
@@ -78,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("price", add_help=False,
                    help="compute costs from a be.ENERGISED price structure (see price --help)")
+    replay = sub.add_parser("replay", help="what each display showed during a capture of the "
+                                           "station's broker traffic (docs/replay.md)")
+    replay.add_argument("capture", help="mosquitto_sub -F %%j (or -F '%%U %%t %%x') output; "
+                                        "- for standard input")
+    replay.add_argument("--config", required=True, help="the station's agent config")
+    replay.add_argument("--json", action="store_true",
+                        help="one JSON line per view change: time, evse, view")
+    replay.add_argument("--evse", type=int, default=None, metavar="N",
+                        help="only the display of [[evse]] id N")
     return parser
 
 
@@ -182,7 +194,10 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from agent.dev.demo import run_demo
 
-    return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty, evses=args.evses))
+    if args.capture and not args.evses:
+        return _usage_error("demo --capture: only with --evses N")
+    return _run_loop(run_demo(step_s=args.step, serial_pty=args.serial_pty, evses=args.evses,
+                              capture=args.capture))
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -222,7 +237,8 @@ def _main(args_list: list[str]) -> int:
         logs.setup(level or "info")
         return _run_loop(_run(_load(path)))
     args = _parser().parse_args([command, *rest] if command else rest)
-    logs.setup(level or "info")
+    # replay prints screens: only what goes wrong is logged by default
+    logs.setup(level or ("warning" if args.command == "replay" else "info"))
     if args.command == "check-config":
         config = _load(args.path)
         print(f"{args.path}: ok ({len(config.output)} output(s), "
@@ -234,4 +250,10 @@ def _main(args_list: list[str]) -> int:
         return _demo(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "replay":
+        from agent.dev.replay import main as replay_main
+
+        # The outputs are not run: what their keys name on this machine does not matter.
+        return replay_main(_load(args.config, preflight=False), args.capture, args.json,
+                           args.evse)
     return EXIT_CONFIG

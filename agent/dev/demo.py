@@ -59,7 +59,8 @@ def _show_serial(data: bytes) -> None:
         print(f"serial> {line.encode('unicode_escape').decode('ascii')}", file=sys.stderr)
 
 
-async def run_demo(step_s: float = 2.0, serial_pty: bool = False, evses: int = 0) -> int:
+async def run_demo(step_s: float = 2.0, serial_pty: bool = False, evses: int = 0,
+                   capture: str | None = None) -> int:
     """Play one session end to end (about 30 s at the default step); 0 when all went well.
 
     With `evses` > 0: a station with that many connectors instead (see run_station).
@@ -67,7 +68,7 @@ async def run_demo(step_s: float = 2.0, serial_pty: bool = False, evses: int = 0
     if evses > 0:
         from agent.dev.station_demo import run_station
 
-        return await run_station(evses, step_s)
+        return await run_station(evses, step_s, capture)
     with contextlib.ExitStack() as stack:
         tap = None
         if serial_pty:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import socket
+import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from agent.dev.board import board, show
@@ -29,6 +33,7 @@ TICK_S = 0.25
 WEB_PORT = 8080
 # How long the round's end may take to reach every display (its final cost wait is 2 s).
 FINAL_VIEWS_WAIT_S = 30.0
+CAPTURE_TAIL_S = 2.0
 DISPLAY_MODULE = "display_message"
 # What the CSMS shows on every display, in turn with the agent's own screen (OCPP
 # SetDisplayMessage through EVerest's display_message API).
@@ -65,6 +70,24 @@ cycle_s = 4
     return parse("".join(parts))
 
 
+@contextlib.contextmanager
+def _capturing(port: int, path: str) -> Iterator[None]:
+    """mosquitto_sub writing every everest_api message to `path` (-F %j) while inside."""
+    program = shutil.which("mosquitto_sub")
+    if program is None:
+        raise SystemExit("demo --capture: mosquitto_sub not found (Debian: mosquitto-clients)")
+    with open(path, "wb") as out:
+        proc = subprocess.Popen([program, "-h", "127.0.0.1", "-p", str(port), "-t",
+                                 "everest_api/#", "-F", "%j"], stdout=out,
+                                stdin=subprocess.DEVNULL)
+        try:
+            time.sleep(0.3)  # subscribed before the station's first message
+            yield
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
 def web_port() -> int | None:
     """8080 when free, else any free port; None without the web extra (h11, segno)."""
     try:
@@ -80,10 +103,16 @@ def web_port() -> int | None:
     return WEB_PORT
 
 
-async def run_station(evses: int, step_s: float = 2.0) -> int:
-    """Play one staggered round of sessions; 0 when every display ended on its receipt."""
+async def run_station(evses: int, step_s: float = 2.0, capture: str | None = None) -> int:
+    """Play one staggered round of sessions; 0 when every display ended on its receipt.
+    With `capture`: EVerest's side of the broker traffic written there by mosquitto_sub -F %j,
+    as docs/replay.md says to capture on a station (`cost-agent replay` reads it)."""
     tick_s = TICK_S * step_s / 2.0
-    with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="cost-agent-demo-") as tmp:
+    with (Mosquitto() as broker,
+          tempfile.TemporaryDirectory(prefix="cost-agent-demo-") as tmp,
+          contextlib.ExitStack() as stack):
+        if capture is not None:
+            stack.enter_context(_capturing(broker.port, capture))
         port = web_port()
         config = station_config(broker.port, tmp, evses, port)
         if port is not None:
@@ -123,6 +152,10 @@ async def run_station(evses: int, step_s: float = 2.0) -> int:
                 await asyncio.sleep(0.1)
             views = [d.view for d in agent.station.displays]
             print(board(views, 26, 5), end="")
+            if capture is not None:
+                # A few more heartbeats: a replay plays out to the capture's last message, so
+                # the last receipt's wait is seen running out.
+                await asyncio.sleep(CAPTURE_TAIL_S)
         finally:
             agent.stop()
             with contextlib.suppress(asyncio.CancelledError):

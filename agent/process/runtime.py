@@ -209,6 +209,8 @@ class Agent(StatusWriter):
     def _link_event(self) -> None:
         """The broker connection came or went."""
         up = self.link.conn is not None
+        if not up and self._stop.is_set():
+            return  # the stop closed it: EVerest did not go away
         if up:
             self._wake_check.set()  # the first check goes out at once
         self._carry_out(self.station.connection(up, self.loop.time(), time.time()))
