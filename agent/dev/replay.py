@@ -14,7 +14,6 @@ line on. A bad line is reported with its number and skipped; the count comes at 
 
 from __future__ import annotations
 
-import binascii
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -70,8 +69,8 @@ def parse_line(line: str) -> Record:
     stamp, topic = parts[0], " ".join(parts[1:-1]) if len(parts) > 2 else parts[1]
     hexed = parts[-1] if len(parts) > 2 else ""
     try:
-        return Record(float(stamp), topic, binascii.unhexlify(hexed))
-    except (ValueError, binascii.Error):
+        return Record(float(stamp), topic, bytes.fromhex(hexed))
+    except ValueError:
         raise BadLine("neither a -F %j object nor '%U %t %x'") from None
 
 

@@ -35,7 +35,7 @@ import msgspec
 
 from agent.lanes import Lane
 from agent.model.view import View
-from agent.outputs.base import OutputConfig
+from agent.outputs.base import OutputConfig, Unusable
 from agent.outputs.gpio_backend import CONSUMER, Backend, Opener, open_gpiod
 from agent.structs import Settings
 
@@ -158,6 +158,16 @@ class GpioOutput:
 
 
 CONFIG = GpioConfig
+
+
+def preflight(config: OutputConfig) -> None:
+    """libgpiod's Python binding (v2) is installed."""
+    from agent.outputs.gpio_backend import check_gpiod
+
+    try:
+        check_gpiod()
+    except RuntimeError as exc:
+        raise Unusable("type", str(exc)) from None
 
 
 def create(config: GpioConfig) -> GpioOutput:

@@ -9,10 +9,8 @@ output to its connection (`bind`); this module never opens one of its own.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from agent.model.view import View, encode_view, same_content
-from agent.outputs.base import OutputConfig
+from agent.outputs.base import Broker, OutputConfig
 
 
 class MqttViewConfig(OutputConfig, tag="mqtt", frozen=True):
@@ -29,17 +27,6 @@ class MqttViewConfig(OutputConfig, tag="mqtt", frozen=True):
 
 
 CONFIG = MqttViewConfig
-
-
-class Broker(Protocol):
-    """The agent's broker connection, as the runtime lends it to this output."""
-
-    @property
-    def connection(self) -> int:
-        """Counts connections: a new value means a new connection (retained views re-sent)."""
-
-    def publish_retained(self, topic: str, payload: bytes) -> bool:
-        """Publish QoS 1, retained; False while the broker is not connected."""
 
 
 class NotConnected(ConnectionError):

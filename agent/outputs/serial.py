@@ -27,7 +27,7 @@ import msgspec
 
 from agent.lanes import Lane
 from agent.model.view import Screen, View
-from agent.outputs.base import OutputConfig
+from agent.outputs.base import SAMPLE_VIEW, OutputConfig, Unusable
 from agent.outputs.lineproto import DEFAULT_TEMPLATE, Encoding, LineRenderer, check_template
 from agent.outputs.nextion import NextionEncoder, check_fields, check_pages
 
@@ -298,6 +298,16 @@ class SerialOutput:
 
 
 CONFIG = SerialConfig
+
+
+def preflight(config: OutputConfig) -> None:
+    """The template (or Nextion fields) renders a view with every field set."""
+    assert isinstance(config, SerialConfig)
+    try:
+        create(config).render(SAMPLE_VIEW)
+    except Exception as exc:  # any template error is a config error, never a traceback
+        raise Unusable("fields" if config.protocol == "nextion" else "template",
+                       f"{type(exc).__name__}: {exc}") from None
 
 
 def create(config: SerialConfig) -> SerialOutput:

@@ -10,6 +10,9 @@ taken at its shortest decimal representation.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
+
+from msgspec import Meta
 
 from agent.structs import Settings
 
@@ -21,16 +24,13 @@ class PricingConfig(Settings, kw_only=True):
     api_url: str = ""
     evse_id: str = ""
     token_file: str = ""
-    timeout_s: float = 5.0
-    example_kwh: int = 20
+    timeout_s: Annotated[float, Meta(gt=0, le=120)] = 5.0
+    example_kwh: Annotated[int, Meta(ge=1, le=1000)] = 20
     tolerance: Decimal = Decimal("0.01")
 
     def __post_init__(self) -> None:
-        """Reject settings the agent could only fail on later."""
-        if not self.timeout_s > 0 or self.timeout_s > 120:
-            raise ValueError(f"timeout_s: must be > 0 and <= 120, got {self.timeout_s}")
-        if not 0 < self.example_kwh <= 1000:
-            raise ValueError(f"example_kwh: must be 1..1000, got {self.example_kwh}")
+        """Reject settings the agent could only fail on later (what msgspec's constraints
+        cannot say: an exact amount, a URL)."""
         if not self.tolerance.is_finite() or self.tolerance < 0:
             raise ValueError(f"tolerance: must be a finite amount >= 0, got {self.tolerance}")
         if self.api_url:

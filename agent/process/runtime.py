@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from agent.core.effects import Effects, FetchRate
 from agent.core.station import Station
 from agent.lanes import Lane
+from agent.outputs.base import Publisher
 from agent.process.crew import Crew, Stopped
 from agent.process.link import BrokerLink
 from agent.process.panel import build_panels
@@ -90,9 +91,8 @@ class Agent(StatusWriter):
             evse = f"evse/{key}/" if key is not None else ""
             topic = f"{everest.topic_prefix}cost_agent/{everest.module_id}/{evse}view"
             for worker in panel.workers:
-                bind = getattr(worker.output, "bind", None)
-                if callable(bind):
-                    bind(self.link, topic)
+                if isinstance(worker.output, Publisher):
+                    worker.output.bind(self.link, topic)
 
     # ---- lifecycle ---------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Literal, cast
 
 import msgspec
@@ -52,7 +51,6 @@ class OutputWorker:
         self._idle = asyncio.Event()
         self._idle.set()
         self._opened = False
-        self._failing = False
 
     @classmethod
     def for_config(cls, name: str, output: Output, config: OutputConfig) -> OutputWorker:
@@ -129,10 +127,7 @@ class OutputWorker:
                 delay = await self._recover(exc, delay)
                 continue
             self._busy_since = None
-            if self._failing:
-                log.info("output %s: recovered", self.name)
-                self._failing = False
-                self.stats.failing = False
+            self.stats.success(self.name)
             delay = RETRY_START_S
             self.stats.ok += 1
             self._shown = view
@@ -200,12 +195,4 @@ class OutputWorker:
 
     def _failed(self, exc: Exception, counted: bool = True) -> None:
         text = f"{type(exc).__name__}: {exc}"[:200] if counted else str(exc)[:200]
-        if counted:
-            self.stats.failed += 1
-        if not self._failing or text != self.stats.last_error:
-            # Log each distinct failure once, not once per retry.
-            log.warning("output %s: %s", self.name, text)
-        self._failing = True
-        self.stats.failing = True
-        self.stats.last_error = text
-        self.stats.last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.stats.failure(self.name, text, counted)

@@ -19,6 +19,18 @@ from agent.pricing.settings import PricingConfig
 from agent.structs import Settings
 
 Seconds = Annotated[float, Meta(gt=0)]
+# An EVerest API module's id: one MQTT topic level (no separator, no wildcard).
+_ONE_LEVEL = r"^[^/+#\x00]+$"
+_NO_WILDCARD = r"^[^+#\x00]*$"
+ModuleId = Annotated[str, Meta(min_length=1, pattern=_ONE_LEVEL)]
+# What a pattern above means, for the one error line (msgspec names the regex).
+_PATTERN_TEXT = {_ONE_LEVEL: "must be one topic level, without '/', '+', '#' or NUL",
+                 _NO_WILDCARD: "must not contain MQTT wildcards ('+', '#') or NUL"}
+
+
+def api_base(topic_prefix: str, api: str, module_id: str) -> str:
+    """The topic base of an EVerest API module: `{prefix}everest_api/1/{api}/{module_id}/`."""
+    return f"{topic_prefix}everest_api/1/{api}/{module_id}/"
 
 
 class ConfigError(Exception):
@@ -28,18 +40,13 @@ class ConfigError(Exception):
 class EverestConfig(Settings, kw_only=True):
     """`[everest]`: where EVerest's API module publishes."""
 
-    module_id: str = "session_cost_consumer"
-    topic_prefix: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.module_id or any(c in self.module_id for c in "/+#"):
-            raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
-        if any(c in self.topic_prefix for c in "+#"):
-            raise ValueError("topic_prefix: must not contain MQTT wildcards")
+    module_id: ModuleId = "session_cost_consumer"
+    # Before every topic (e.g. "site/a/"): no MQTT wildcard.
+    topic_prefix: Annotated[str, Meta(pattern=_NO_WILDCARD)] = ""
 
     def base(self) -> str:
         """Topic base, e.g. `everest_api/1/session_cost_consumer/{module_id}/`."""
-        return f"{self.topic_prefix}everest_api/1/session_cost_consumer/{self.module_id}/"
+        return api_base(self.topic_prefix, "session_cost_consumer", self.module_id)
 
 
 class TlsConfig(Settings, kw_only=True):
@@ -102,37 +109,31 @@ class EvseConfig(Settings, kw_only=True):
     """`[[evse]]`: one EVSE (connector) and EVerest's EVSE manager consumer API module of it."""
 
     id: Annotated[int, Meta(ge=1)]
-    module_id: str
+    module_id: ModuleId
     # The connector's ad-hoc payment URL template, shown on its price screen (model.payment).
     payment_url: str = ""
 
     def __post_init__(self) -> None:
-        if not self.module_id or any(c in self.module_id for c in "/+#"):
-            raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
         problem = template_error(self.payment_url)
         if problem:
             raise ValueError(f"payment_url: {problem}")
 
     def base(self, topic_prefix: str) -> str:
         """Topic base, e.g. `everest_api/1/evse_manager_consumer/{module_id}/`."""
-        return f"{topic_prefix}everest_api/1/evse_manager_consumer/{self.module_id}/"
+        return api_base(topic_prefix, "evse_manager_consumer", self.module_id)
 
 
 class DisplayMessagesConfig(Settings, kw_only=True):
     """`[display_messages]`: the agent is EVerest's display (its display_message API module)."""
 
-    module_id: str
+    module_id: ModuleId
     max_messages: Annotated[int, Meta(ge=1, le=256)] = 32
     # NormalCycle messages take turns with the agent's own screen, InFront ones with each other.
     cycle_s: Annotated[float, Meta(ge=1, le=3600)] = 8.0
 
-    def __post_init__(self) -> None:
-        if not self.module_id or any(c in self.module_id for c in "/+#"):
-            raise ValueError("module_id: must be non-empty, without '/', '+' or '#'")
-
     def base(self, topic_prefix: str) -> str:
         """Topic base, e.g. `everest_api/1/display_message/{module_id}/`."""
-        return f"{topic_prefix}everest_api/1/display_message/{self.module_id}/"
+        return api_base(topic_prefix, "display_message", self.module_id)
 
 
 class Config(Settings, kw_only=True):
@@ -167,6 +168,9 @@ def _one_line(exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
         path, msg = f"{path}.{field['unknown']}", "unknown key"
     elif field and field["missing"]:
         path, msg = f"{path}.{field['missing']}", "missing (required)"
+    pattern = re.fullmatch(r"Expected `str` matching regex '(.*)'", msg, re.S)
+    if pattern:  # msgspec quotes the regex with its backslashes doubled
+        msg = _PATTERN_TEXT.get(pattern[1].replace("\\\\", "\\"), msg)
     key = (prefix + path).lstrip(".") or "(top level)"
     if prefix and path:
         key = prefix + ("" if path.startswith("[") else ".") + path.lstrip(".")

@@ -11,27 +11,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from agent.model.view import Estimate, Live, LiveTotal, NextPeriod, Total, View
 from agent.settings.config import ConfigError
 from agent.settings.credentials import read_password, read_token, ssl_context
 
 if TYPE_CHECKING:
     from agent.outputs.base import OutputConfig
     from agent.settings.config import Config
-
-# Every field set, so a template that can fail on some value fails here.
-SAMPLE_VIEW = View(
-    screen="charging", link="up", session_id="S1", status="Running",
-    total=Total(1234567, 3, "EUR", "1234.57 EUR"), stale=True, energy_wh=10800,
-    prices=["0.39 EUR/kWh", "0.50 EUR"], idle_price="6.00 EUR/h after 30 min",
-    next_period=NextPeriod(from_="2026-11-21T12:00:00Z", prices=["0.29 EUR/kWh"]),
-    message="Thank you\nfor charging", language="en", qr_code="https://example.com/r/1",
-    updated_at="2026-11-21T10:00:00.000Z", preview=["20 kWh: 7.80 EUR"],
-    estimate=Estimate(value="1234.5", currency="EUR", text="1234.50 EUR"), final=False,
-    evse=1, evse_id="DE*PNX*E12345*1", meter_public_key="3059301306072A8648CE3D0201",
-    live=Live(energy_wh=10950, power_w=7400, duration_s=3909, state="Charging"),
-    live_total=LiveTotal(value=1235000, decimals=3, currency="EUR", text="≈ 1235.00 EUR"))
-
 
 def check(config: Config) -> None:
     """Raise ConfigError (one line naming the key) for anything `run` would fail on."""
@@ -84,45 +69,14 @@ def _money(config: Config) -> None:
 
 
 def _output(where: str, output: OutputConfig) -> None:
-    kind = output.__struct_config__.tag
-    if kind == "serial":
-        from agent.outputs.serial import SerialConfig, create
+    """What the output's kind says it needs (its `preflight`, when it has one)."""
+    from agent.outputs.base import Unusable
+    from agent.outputs.registry import load_kind
 
-        assert isinstance(output, SerialConfig)
-        key = "fields" if output.protocol == "nextion" else "template"
-        try:
-            create(output).render(SAMPLE_VIEW)
-        except Exception as exc:
-            raise ConfigError(f"config key {where}.{key}: {type(exc).__name__}: {exc}"
-                              ) from None
-    elif kind == "web":
-        _web(where, output)
-    elif kind == "gpio" or (kind == "hd44780" and getattr(output, "bus", "") == "gpio"):
-        from agent.outputs.gpio_backend import check_gpiod
-
-        try:
-            check_gpiod()
-        except RuntimeError as exc:
-            raise ConfigError(f"config key {where}.type: {exc}") from None
-
-
-def _web(where: str, output: OutputConfig) -> None:
-    """h11 and segno installed, and the files the web output names usable."""
-    from agent.outputs.qrmatrix import encoder
-
+    check = getattr(load_kind(str(output.__struct_config__.tag)), "preflight", None)
+    if not callable(check):
+        return
     try:
-        import h11  # noqa: F401
-
-        encoder()  # segno's, without the rest of segno (see qrmatrix)
-    except ImportError as exc:
-        raise ConfigError(f"config key {where}.type: web needs {exc.name} "
-                          "(pip install 'cost-agent[web]')") from None
-    from agent.outputs.web.config import WebConfig
-    from agent.outputs.web.feed import Feed
-    from agent.outputs.web.site import Site, SiteError
-
-    assert isinstance(output, WebConfig)
-    try:
-        Site.load(output, Feed())
-    except SiteError as exc:
-        raise ConfigError(f"config key {where}.{exc}") from None
+        check(output)
+    except Unusable as exc:
+        raise ConfigError(f"config key {where}.{exc.key}: {exc}") from None

@@ -139,6 +139,15 @@ class Hd44780Output:
 CONFIG = Hd44780Config
 
 
+def preflight(config: OutputConfig) -> None:
+    """On GPIO, libgpiod's Python binding (v2) is installed (I2C needs nothing more)."""
+    assert isinstance(config, Hd44780Config)
+    if config.bus == "gpio":
+        from agent.outputs.gpio import preflight as gpio_preflight
+
+        gpio_preflight(config)
+
+
 def create(config: Hd44780Config) -> Hd44780Output:
     """Build the output from its validated config (nothing is opened yet)."""
     return Hd44780Output(config)

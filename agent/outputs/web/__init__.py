@@ -9,10 +9,32 @@ the safety rules (loopback by default, GET and HEAD only, Host checked, bounded 
 
 from __future__ import annotations
 
-from agent.outputs.base import OutputConfig, StationOutput
+from agent.outputs.base import OutputConfig, StationOutput, Unusable
 from agent.outputs.web.config import WebConfig
 
 CONFIG = WebConfig
+
+
+def preflight(config: OutputConfig) -> None:
+    """h11 and segno are installed, and the files the output names are usable."""
+    from agent.outputs.qrmatrix import encoder
+
+    try:
+        import h11  # noqa: F401
+
+        encoder()  # segno's, without the rest of segno (see qrmatrix)
+    except ImportError as exc:
+        raise Unusable("type", f"web needs {exc.name} (pip install 'cost-agent[web]')"
+                       ) from None
+    from agent.outputs.web.feed import Feed
+    from agent.outputs.web.site import Site, SiteError
+
+    assert isinstance(config, WebConfig)
+    try:
+        Site.load(config, Feed())
+    except SiteError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise Unusable(key, problem) from None
 
 
 def create(config: OutputConfig) -> StationOutput:

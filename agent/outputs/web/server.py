@@ -129,13 +129,12 @@ class WebOutput:
                     server = await asyncio.start_server(accept, address[0], address[1],
                                                         limit=MAX_HEAD, reuse_address=True)
             except OSError as exc:
-                self._failed(f"listen {self.config.listen}: {exc.strerror or exc}")
+                self.stats.failure(self.name, f"listen {self.config.listen}: "
+                                              f"{exc.strerror or exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            if self.stats.failing:
-                log.info("output %s: recovered", self.name)
-            self.stats.failing = False
+            self.stats.success(self.name)
             self.stats.listening = self.config.listen
             url = (f"http://{_host_text(address[0])}:{address[1]}/"
                    if isinstance(address, tuple) else self.config.listen)
@@ -149,14 +148,6 @@ class WebOutput:
             with contextlib.suppress(OSError):
                 if stat.S_ISSOCK(os.lstat(address).st_mode):
                     os.unlink(address)
-
-    def _failed(self, text: str) -> None:
-        if not self.stats.failing or text != self.stats.last_error:
-            log.warning("output %s: %s", self.name, text)
-        self.stats.failed += 1
-        self.stats.failing = True
-        self.stats.last_error = text
-        self.stats.last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     # ---- one connection ----------------------------------------------------------------
 
