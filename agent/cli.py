@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.process import logs
-from agent.settings.config import Config, ConfigError, load, release_parser
+from agent.settings.config import Config, ConfigError, load
 
 if TYPE_CHECKING:
     import argparse
@@ -40,7 +40,7 @@ def _run_loop(main: Coroutine[Any, Any, int]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    import argparse  # not for `run --config X`: ~0.4 MB and ~10 ms the board spends otherwise
+    import argparse  # not for `run --config X`: 0.39 MiB (bench/lazy_imports.py) and ~10 ms
 
     parser = argparse.ArgumentParser(prog="cost-agent",
                                      description="EVerest session cost display agent")
@@ -165,8 +165,8 @@ def _load(path: str, preflight: bool = True) -> Config:
 
 
 async def _run(config: Config) -> int:
-    # Before the runtime's imports, so that they reuse the parser's memory instead of new pages.
-    release_parser()
+    # The TOML parser stays loaded: unloading it saved 0.09 MiB of the running agent's RSS
+    # (under issue 26's 0.1 MiB bar for a memory trick; bench/lazy_imports.py).
     from agent.process.runtime import Agent
 
     try:

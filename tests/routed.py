@@ -33,8 +33,9 @@ class RoutedStation:
         self.core.restore({}, "", None, 0.0, 0.0)
         self.core.connection(True, 0.0, 0.0)
         inbox = self.core.inbox
+        assert inbox.evse_api is not None
         if limits:
-            inbox.router = Router(self.module_ids, inbox, **limits)
+            inbox.router = inbox.evse_api.router = Router(self.module_ids, inbox, **limits)
         assert inbox.router is not None
         self.router = inbox.router
         self._corrections: list[tuple[str, str]] = []

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What a payload asks for: an event for a display, or a heartbeat id for an API watch.
+Delivery = tuple["Display", Event] | tuple[ApiWatch, int]
+
 
 class Display:
     """Applies events to one display state; each changed view becomes an effect."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, assert_never
 
 from agent.core.counters import Counters
-from agent.core.display import Display
+from agent.core.display import Delivery, Display
 from agent.core.watch import ApiWatch
 from agent.everest.session_cost import (
     TOPICS,
@@ -21,16 +21,14 @@ from agent.everest.session_cost import (
     TariffMessage,
     decode,
 )
-from agent.model.state import Event
 from agent.settings.config import Config
 
 if TYPE_CHECKING:
+    from agent.core.evse_api import EvseApi
     from agent.model.routing import Router
 
 log = logging.getLogger(__name__)
 
-# What a payload asks for: an event for a display, or a heartbeat id for an API watch.
-Delivery = tuple[Display, Event] | tuple[ApiWatch, int]
 Handler = Callable[[bytes, float, float], list[Delivery]]
 
 
@@ -52,24 +50,24 @@ class Inbox:
             base + "e2m/" + name: self._session_cost_api(name) for name in TOPICS}
         evse_displays = [p for p in displays if p.evse is not None]
         self.router: Router | None = None
-        if evse_displays:
-            from agent.model.routing import Router
-
-            # The router asks each EVSE's display state which session runs there (its owner).
-            self.router = Router([p.evse.module_id for p in evse_displays if p.evse], self)
         self._by_module = {p.evse.module_id: p for p in evse_displays if p.evse is not None}
         self.evse_counters: dict[str, Counters] = {}
+        self.evse_api: EvseApi | None = None
         if evse_displays:
-            from agent.everest.evse_manager import EVSE_TOPICS  # only with [[evse]]
-        for display in evse_displays:
-            assert display.evse is not None
-            module = display.evse.module_id
-            self.evse_counters[module] = Counters(counters.started, EVSE_TOPICS,
-                                                  label=f"{module}/")
-            display.counters = self.evse_counters[module]
-            evse_base = display.evse.base(config.everest.topic_prefix)
-            for name in EVSE_TOPICS:
-                self.routes[evse_base + "e2m/" + name] = self._evse_api(display, name)
+            # The [[evse]] feature's one lazy-import point in the core (agent.core.evse_api).
+            from agent.core.evse_api import EvseApi
+
+            # The router asks each EVSE's display state which session runs there (its owner).
+            self.evse_api = evse = EvseApi(list(self._by_module), self)
+            self.router = evse.router
+            for display in evse_displays:
+                assert display.evse is not None
+                module = display.evse.module_id
+                display.counters = self.evse_counters[module] = Counters(
+                    counters.started, evse.topics, label=f"{module}/")
+                evse_base = display.evse.base(config.everest.topic_prefix)
+                for name in evse.topics:
+                    self.routes[evse_base + "e2m/" + name] = self._evse_api(display, name)
 
     def running(self, module_id: str) -> str | None:
         """The session the EVSE's events say runs there (held by its display state)."""
@@ -133,42 +131,17 @@ class Inbox:
         return self.router.next_report_at() if self.router is not None else None
 
     def _evse_api(self, display: Display, name: str) -> Handler:
-        from agent.everest.evse_manager import decode_evse
-
-        assert display.evse is not None
+        evse = self.evse_api
+        assert evse is not None and display.evse is not None
         counters = self.evse_counters[display.evse.module_id]
 
         def on_payload(payload: bytes, now: float, wall: float) -> list[Delivery]:
-            msg = self._accept(counters, name, payload, now, wall, decode_evse)
-            return [] if msg is None else self.evse_message(display, msg)
+            msg = self._accept(counters, name, payload, now, wall, evse.decode)
+            return [] if msg is None else evse.deliveries(display, msg, self._by_module)
         return on_payload
 
     def evse_message(self, display: Display, msg: object) -> list[Delivery]:
         """Where a decoded message of `display`'s EVSE manager API goes (the router learns
         from it first: it asks the display states, which the deliveries then change)."""
-        from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
-        from agent.model.state import SessionMoved
-
-        assert display.evse is not None and display.watch is not None
-        module, watch, router = display.evse.module_id, display.watch, self.router
-        match msg:
-            case Heartbeat():
-                return [(watch, msg.id)]
-            case SessionEvent():
-                held = router.event(module, msg) if router else []
-                moved: list[Delivery] = [
-                    (self._by_module[m], SessionMoved(sid))
-                    for m, sid in (router.take_corrections() if router else [])]
-                waited: list[Delivery] = [(display, late) for late in held]
-                if msg.event in ("TransactionFinished", "SessionFinished"):
-                    # what waited for the session's name came before its end
-                    return [*moved, *waited, (display, msg)]
-                return [*moved, (display, msg), *waited]
-            case SessionInfo():
-                if router is not None:
-                    router.info(module, msg)
-                return [(display, msg)]
-            case EvseId() | MeterPublicKey():
-                return [(display, msg)]
-            case _:
-                return []
+        assert self.evse_api is not None
+        return self.evse_api.deliveries(display, msg, self._by_module)

@@ -5,7 +5,7 @@ Time is the monotonic clock passed in by the caller; nothing here reads a clock 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, assert_never
+from typing import TYPE_CHECKING
 
 import msgspec
 from msgspec import UNSET
@@ -13,6 +13,7 @@ from msgspec import UNSET
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
 from agent.model.render import Renderer
 from agent.model.state import (
+    NO_SESSION,
     DisplayConfig,
     Event,
     LinkChanged,
@@ -25,10 +26,9 @@ from agent.model.state import (
 from agent.model.view import Screen, SignedMeter, View, signed_data
 
 if TYPE_CHECKING:
-    # Imported where they are used: the EVSE manager API's messages and the exact Fraction
-    # arithmetic are only needed with [[evse]]; a board without one does not carry them.
-    from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
-    from agent.model.livecost import LiveBase
+    from fractions import Fraction
+
+    from agent.model.evse import EvseRules
 
 _STATUS_SCREEN: dict[str, Screen] = {"Running": "charging", "Idle": "idle",
                                      "Finished": "finished"}
@@ -54,7 +54,21 @@ class DisplayModel:
         self.evse = evse
         self._fallback_code = config.currency or None
         template = config.payment_url if payment_url is None else payment_url
-        self._renderer = Renderer(config, evse, template)
+        self._renderer = Renderer(config, evse, template, self._live_amount)
+        self._evse_rules: EvseRules | None = None
+
+    def _evse(self) -> EvseRules:
+        """The EVSE manager API's rules, on its first message (only ever with [[evse]])."""
+        if self._evse_rules is None:
+            # The [[evse]] feature's one lazy-import point (0.26 MiB: agent.model.evse).
+            from agent.model.evse import EvseRules
+
+            self._evse_rules = EvseRules(self.config, self._fallback_code)
+        return self._evse_rules
+
+    def _live_amount(self, state: State) -> Fraction | None:
+        """The live running total (only a state with EVerest's live values has one)."""
+        return self._evse().live_amount(state) if state.live_base is not None else None
 
     # ---- transitions -------------------------------------------------------------------
 
@@ -82,31 +96,9 @@ class DisplayModel:
                 session = state.session
                 if session is None or session.session_id != event.session_id:
                     return state
-                return replace(state, **_NO_SESSION)
+                return replace(state, **NO_SESSION)
             case _:
-                return self._evse_event(state, event, now)
-
-    def _evse_event(self, state: State,
-                    event: SessionEvent | SessionInfo | EvseId | MeterPublicKey,
-                    now: float) -> State:
-        """An event of the EVSE manager API (only ever sent with [[evse]])."""
-        from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
-
-        match event:
-            case SessionEvent():
-                return self._session_event(state, event, now)
-            case SessionInfo():
-                return self._session_info(state, event, now)
-            case EvseId():
-                if state.evse_id == event.value:
-                    return state
-                return msgspec.structs.replace(state, evse_id=event.value)
-            case MeterPublicKey():
-                if state.meter_public_key == event.value:
-                    return state
-                return msgspec.structs.replace(state, meter_public_key=event.value)
-            case _:
-                assert_never(event)
+                return self._evse().update(state, event, now)
 
     def _session_cost(self, state: State, msg: SessionCost, now: float) -> State:
         replace = msgspec.structs.replace
@@ -141,18 +133,10 @@ class DisplayModel:
             tariff_until=state.tariff_until if keep_tariff else None,
             energy_wh=_energy(msg, state.energy_wh if same else None), session_seen=now,
             ended_at=ended_at, final=finished, estimate=state.estimate if same else None,
-            live_base=self._base(state, msg, now),
+            live_base=(self._evse().base(state, msg, now) if state.live is not None
+                       else None),
             pending_text=None if not same else state.pending_text,
             final_wait_until=None if finished or not same else state.final_wait_until)
-
-    def _base(self, state: State, msg: SessionCost, now: float) -> LiveBase | None:
-        """Each session_cost restarts the extrapolation from its own total, here and now."""
-        if state.live is None or not state.evse_runs(msg.session_id):
-            return None
-        from agent.model.livecost import LiveBase
-
-        return LiveBase.from_session_cost(msg, state.live.charged_energy_wh, now,
-                                          self._fallback_code)
 
     def _tariff(self, state: State, msg: TariffMessage, now: float) -> State:
         replace = msgspec.structs.replace
@@ -175,82 +159,6 @@ class DisplayModel:
         # (a running session, a receipt); then that comes back. A receipt keeps its full hold:
         # only a new session on its own EVSE ends it early.
         return replace(state, tariff=msg, tariff_until=now + self.config.tariff_hold_s)
-
-    def _session_event(self, state: State, event: SessionEvent, now: float) -> State:
-        from agent.everest.evse_manager import OUTSIDE_SESSION
-
-        replace = msgspec.structs.replace
-        if event.event in OUTSIDE_SESSION or not event.uuid:
-            return state
-        if event.event == "SessionFinished":  # the car is gone: live values end
-            if state.evse_session not in (event.uuid, None):
-                return replace(state, late_results=state.late_results + 1)  # an older session's
-            if state.unnamed_session:
-                # A session no event named is on (session_info says so): this may be its end or
-                # an older session's, late. The next session_info tells whether one is still on;
-                # a session this names that is on screen awaits its final cost.
-                return self._await_final(state, event.uuid, now)
-            state = replace(state, evse_session=None, **_NO_LIVE)
-            return self._await_final(state, event.uuid, now)
-        if event.uuid != state.evse_session:
-            session = state.session
-            if session is not None and session.session_id != event.uuid and (
-                    state.ended_at is not None or not state.unnamed_session):
-                # A new session on this EVSE: the previous one's receipt (or, when the costs
-                # went here by a guess, that session) leaves the screen.
-                state = replace(state, **_NO_SESSION)
-            live = _NO_LIVE if not state.unnamed_session else {}
-            state = replace(state, evse_session=event.uuid, **live)
-        state = _with_signed(state, event)
-        state = self._seen(state, now)
-        if event.event == "TransactionFinished":
-            state = self._await_final(state, event.uuid, now)
-        return state
-
-    def _await_final(self, state: State, uuid: str, now: float) -> State:
-        """EVerest ended the session: the Finished session_cost may still come, or never."""
-        session = state.session
-        if (session is None or not state.running or session.session_id != uuid
-                or state.final_wait_until is not None):
-            return state
-        return msgspec.structs.replace(state, final_wait_until=now + self.config.final_cost_wait_s)
-
-    def _session_info(self, state: State, info: SessionInfo, now: float) -> State:
-        from agent.everest.evse_manager import SESSION_STATES
-
-        if state.evse_session is None and info.state not in SESSION_STATES:
-            if state.live is None:
-                return state
-            session = state.session
-            ended = msgspec.structs.replace(state, **_NO_LIVE)
-            if session is not None and state.unnamed_session:
-                # An unnamed session (its start was missed) is over: await its final cost.
-                return self._await_final(ended, session.session_id, now)
-            return ended
-        if info.state == "Unplugged":  # the car is gone: its SessionFinished was missed
-            uuid = state.evse_session
-            assert uuid is not None
-            state = msgspec.structs.replace(state, evse_session=None, **_NO_LIVE)
-            return self._await_final(state, uuid, now)
-        from agent.model.livecost import LiveBase, track_idle_since
-
-        base = state.live_base
-        session = state.session
-        if base is None and session is not None and state.running and (
-                session.session_id == state.evse_session or state.evse_session is None):
-            base = LiveBase.from_session_cost(session, info.charged_energy_wh, now,
-                                              self._fallback_code)
-        return self._seen(msgspec.structs.replace(
-            state, live=info, live_at=now, live_base=base,
-            idle_since=track_idle_since(state.idle_since, info.state, now)), now)
-
-    @staticmethod
-    def _seen(state: State, now: float) -> State:
-        """EVerest's EVSE API reports the running session: it is alive (session_timeout_s)."""
-        session = state.session
-        if state.running and session is not None and state.evse_runs(session.session_id):
-            return msgspec.structs.replace(state, session_seen=now)
-        return state
 
     def restore_session(self, state: State, session_id: str, now: float) -> State:
         """After a restart without [[evse]]: `session_id` ran when the agent stopped (same
@@ -284,7 +192,7 @@ class DisplayModel:
         if timeout is not None and now >= timeout:
             state = self.end_session(state, timeout)
         if state.ended_at is not None and now >= state.ended_at + self.config.finished_hold_s:
-            state = replace(state, **_NO_SESSION)
+            state = replace(state, **NO_SESSION)
         if state.restored_until is not None and now >= state.restored_until:
             state = replace(state, restored_session=None, restored_until=None)
         return state
@@ -328,25 +236,3 @@ class DisplayModel:
                 and signed.end is not None):
             view = msgspec.structs.replace(view, transparency_qr=signed_data(signed.end))
         return view
-
-
-def _with_signed(state: State, event: SessionEvent) -> State:
-    """Keep the transaction's signed meter values (Eichrecht) that `event` carries, as published."""
-    start, end = event.signed
-    if start is None and end is None:
-        return state
-    old = state.signed_for(event.uuid)
-    if old is not None:
-        start = start if start is not None else old.start
-        end = end if end is not None else old.end
-    return msgspec.structs.replace(state, signed_session=event.uuid,
-                                   signed=SignedMeter(start=start, end=end))
-
-
-# What ending a session (receipt gone, new authorization) and leaving the EVSE's session reset.
-_NO_SESSION: Final[dict[str, object]] = {
-    "session": None, "session_text": None, "energy_wh": None, "session_seen": None,
-    "ended_at": None, "final": False, "estimate": None, "live_base": None,
-    "final_wait_until": None, "pending_text": None, "signed_session": None, "signed": None}
-_NO_LIVE: Final[dict[str, object]] = {"live": None, "live_at": None, "idle_since": None,
-                                      "live_base": None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
@@ -24,6 +24,8 @@ from agent.model.text import Chosen, choose, preferences
 from agent.model.view import Live, LiveTotal, NextPeriod, Screen, Total, View
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from agent.model.state import DisplayConfig, State
 
 _UNIT_SUFFIX = {"Energy": "/kWh", "Time": "/h"}
@@ -33,8 +35,10 @@ NextKey = tuple[str, tuple[ChargingPriceComponent, ...], IdlePrice | msgspec.Uns
 class Renderer:
     """Views for one `[display]` configuration and one EVSE (or the whole station)."""
 
-    def __init__(self, config: DisplayConfig, evse: int | None, payment_template: str = "") -> None:
+    def __init__(self, config: DisplayConfig, evse: int | None, payment_template: str = "",
+                 live_amount: Callable[[State], Fraction | None] = lambda state: None) -> None:
         self.config = config
+        self._live_amount = live_amount  # the [[evse]] rules' (agent.model.evse)
         self.evse = evse
         self._payment_template = payment_template
         self._fallback_code = config.currency or None
@@ -90,19 +94,15 @@ class Renderer:
             live_total=self._live_total(state, total) if screen != "finished" else None)
 
     def _live_total(self, state: State, total: Total) -> LiveTotal | None:
-        base, info, at = state.live_base, state.live, state.live_at
-        if not self.config.live_estimate or base is None or info is None or at is None:
+        if not self.config.live_estimate:
             return None
-        from agent.model.livecost import live_total, phase_of, round_half_up  # only with [[evse]]
-
-        amount = live_total(base, info.charged_energy_wh, at, phase_of(info.state),
-                            state.idle_since)
+        amount = self._live_amount(state)
         if amount is None:
             return None
-        value = int(round_half_up(amount * 10**total.decimals, 0))
+        value = _half_up(amount * 10**total.decimals)
         # The text is rounded once, from the exact amount, to the currency's minor unit.
         digits = minor_unit(total.currency)
-        shown = int(round_half_up(amount * 10**digits, 0))
+        shown = _half_up(amount * 10**digits)
         text: str = self._amount(shown, digits, total.currency)
         return LiveTotal(value=value, decimals=total.decimals, currency=total.currency,
                          text=self.config.estimate_prefix + text)
@@ -180,3 +180,9 @@ def _components(components: Sequence[ChargingPriceComponent | None] | msgspec.Un
     if components is UNSET:
         return ()
     return tuple(c for c in components if c is not None)
+
+
+def _half_up(amount: Fraction) -> int:
+    """`amount` rounded to a whole number, halves away from zero (as livecost.round_half_up)."""
+    magnitude = (2 * abs(amount.numerator) + amount.denominator) // (2 * amount.denominator)
+    return magnitude if amount >= 0 else -magnitude

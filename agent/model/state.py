@@ -6,19 +6,20 @@ that both read them without importing each other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Final, TypeAlias
 
 import msgspec
 from msgspec import Meta
 
 from agent.everest.session_cost import DefaultPrice, MessageContent, SessionCost, TariffMessage
 from agent.model.money import MoneyFormat
+from agent.model.payment import template_error
 from agent.model.view import Estimate, ShownMessage, SignedMeter
 from agent.structs import Record, Settings
 
 if TYPE_CHECKING:
-    # Only with [[evse]]: a board without one does not carry the EVSE manager API's messages
-    # or the Fraction arithmetic of the live cost.
+    # Only with [[evse]] (agent.model.evse, 0.26 MiB): a board without one does not carry the
+    # EVSE manager API's messages or the Fraction arithmetic of the live cost.
     from agent.everest.evse_manager import EvseId, MeterPublicKey, SessionEvent, SessionInfo
     from agent.model.livecost import LiveBase
 
@@ -46,8 +47,6 @@ class DisplayConfig(Settings, kw_only=True):
 
     def __post_init__(self) -> None:
         """Reject a payment URL template the display could not fill."""
-        from agent.model.payment import template_error
-
         problem = template_error(self.payment_url)
         if problem:
             raise ValueError(f"payment_url: {problem}")
@@ -83,7 +82,8 @@ class MessageShown(Record):
     message: ShownMessage | None
 
 
-# A string alias: the EVSE API's message classes are imported only with [[evse]].
+# A string alias: the EVSE API's message classes are imported only with [[evse]] (0.26 MiB
+# with the live cost: agent.model.evse).
 Event: TypeAlias = ("DefaultPrice | TariffMessage | SessionCost | LinkChanged | Tick"
                     " | PricingChanged | SessionMoved | MessageShown | SessionEvent"
                     " | SessionInfo | EvseId | MeterPublicKey")
@@ -123,8 +123,10 @@ class State(Record):
     signed: SignedMeter | None = None
     # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
     evse_session: str | None = None
-    # Newest session_info of that session, when it came, and since when the EVSE is idle.
+    # Newest session_info of that session, when it came, and since when the EVSE is idle;
+    # `live_on`: it says a session is on (EVerest's session states).
     live: SessionInfo | None = None
+    live_on: bool = False
     live_at: float | None = None
     idle_since: float | None = None
     # The newest session_cost's total and prices with the live energy when it arrived.
@@ -147,10 +149,7 @@ class State(Record):
     @property
     def unnamed_session(self) -> bool:
         """The EVSE's session_info says a session is on, but no event named it (missed)."""
-        from agent.everest.evse_manager import SESSION_STATES  # only with [[evse]]
-
-        return (self.evse_session is None and self.live is not None
-                and self.live.state in SESSION_STATES)
+        return self.evse_session is None and self.live_on
 
     def signed_for(self, session_id: str) -> SignedMeter | None:
         """The signed meter values of `session_id`, if the state holds them."""
@@ -159,3 +158,12 @@ class State(Record):
     def evse_runs(self, session_id: str) -> bool:
         """`session_id` is (or may be, its start unseen) the session on the EVSE right now."""
         return self.evse_session == session_id or self.unnamed_session
+
+
+# What ending a session (receipt gone, new authorization) and leaving the EVSE's session reset.
+NO_SESSION: Final[dict[str, object]] = {
+    "session": None, "session_text": None, "energy_wh": None, "session_seen": None,
+    "ended_at": None, "final": False, "estimate": None, "live_base": None,
+    "final_wait_until": None, "pending_text": None, "signed_session": None, "signed": None}
+NO_LIVE: Final[dict[str, object]] = {"live": None, "live_on": False, "live_at": None,
+                                     "idle_since": None, "live_base": None}

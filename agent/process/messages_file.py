@@ -9,6 +9,7 @@ import os
 from typing import TYPE_CHECKING
 
 from agent.atomic import write_atomic
+from agent.core.messages import encode_board
 from agent.lanes import Lane
 
 if TYPE_CHECKING:
@@ -53,8 +54,6 @@ class MessagesFile:
 
     async def save(self) -> None:
         """Write the pending board now (also at stop)."""
-        from agent.core.messages import encode_board
-
         self._dirty.clear()
         board, self._pending = self._pending, None
         if self.path is None or board is None:

@@ -64,7 +64,8 @@ class Agent(StatusWriter):
         self.workers, self.stations, self.panels = build_panels(config)
         self.pricing: LivePricing | None = None
         if config.pricing is not None and config.pricing.enabled:
-            # Imported only when configured: the HTTP client stack costs RAM on a small board.
+            # Imported only when configured: the Rate calculator and the HTTP client stack cost
+            # 3.5 MiB of RSS on a board (bench/lazy_imports.py).
             from agent.pricing.live import LivePricing
 
             self.pricing = LivePricing(config.pricing, config.display)

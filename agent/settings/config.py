@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
-import sys
+import tomllib
 from typing import Annotated, Any
 
 import msgspec
@@ -199,7 +198,6 @@ def _outputs(tables: Any) -> list[OutputConfig]:
 
 def parse(text: str) -> Config:
     """Validate TOML text; raises ConfigError."""
-    import tomllib  # only at start: see release_parser()
 
     try:
         raw = tomllib.loads(text)
@@ -251,11 +249,3 @@ def load(path: str | os.PathLike[str]) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     return parse(text)
-
-
-def release_parser() -> None:
-    """Unload the TOML parser once the configuration is read: the running agent never parses
-    TOML again, and its ~0.1 MB is RAM the board's EVerest processes can use."""
-    for name in [n for n in sys.modules if n == "tomllib" or n.startswith("tomllib.")]:
-        del sys.modules[name]
-    gc.collect()  # a module is a reference cycle (its functions point at its globals)

@@ -6,14 +6,13 @@ ConfigError line naming the key and the file, never the content.
 
 from __future__ import annotations
 
+import ssl  # gmqtt has it loaded already: deferring it saves nothing (bench/lazy_imports.py)
 from typing import TYPE_CHECKING
 
 from agent.settings import secretfile
 from agent.settings.config import ConfigError
 
 if TYPE_CHECKING:
-    import ssl
-
     from agent.settings.config import MqttConfig, TlsConfig
 
 
@@ -39,8 +38,6 @@ def read_secret(path: str, key: str, *, header_safe: bool = False) -> str:
 
 def ssl_context(tls: TlsConfig) -> ssl.SSLContext:
     """The client SSLContext for `[mqtt.tls]`; raises ConfigError naming the file's key."""
-    import ssl  # only when TLS is configured
-
     if tls.key_file and not tls.cert_file:
         raise ConfigError("config key mqtt.tls.key_file: needs mqtt.tls.cert_file")
     for key, path, marker in (("ca_file", tls.ca_file, b"-----BEGIN CERTIFICATE-----"),

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from agent.model.money import format_amount, format_unit_price
+from agent.outputs.base import OutputConfig, Unusable
+from agent.outputs.registry import load_kind
 from agent.settings.config import ConfigError
 from agent.settings.credentials import read_password, read_token, ssl_context
 
 if TYPE_CHECKING:
-    from agent.outputs.base import OutputConfig
     from agent.settings.config import Config
 
 def check(config: Config) -> None:
@@ -57,8 +59,6 @@ def writable_dir(path: str, key: str) -> None:
 
 
 def _money(config: Config) -> None:
-    from agent.model.money import format_amount, format_unit_price
-
     fmt = config.display.money
     try:
         format_amount(1234567, 3, "EUR", fmt)
@@ -70,9 +70,6 @@ def _money(config: Config) -> None:
 
 def _output(where: str, output: OutputConfig) -> None:
     """What the output's kind says it needs (its `preflight`, when it has one)."""
-    from agent.outputs.base import Unusable
-    from agent.outputs.registry import load_kind
-
     check = getattr(load_kind(str(output.__struct_config__.tag)), "preflight", None)
     if not callable(check):
         return
