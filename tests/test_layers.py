@@ -166,3 +166,10 @@ def test_the_model_loads_no_mqtt_client_or_event_loop() -> None:
     result = subprocess.run([sys.executable, "-c", LOADED], capture_output=True, text=True,
                             cwd=REPO, check=True, timeout=60)
     assert result.stdout.split() == []
+
+
+def test_every_test_file_is_in_the_index_of_what_it_specifies() -> None:
+    index = (REPO / "tests" / "README.md").read_text(encoding="utf-8")
+    missing = sorted(p.name for p in (REPO / "tests").glob("test_*.py")
+                     if f"`{p.name}`" not in index)
+    assert not missing, f"add them to tests/README.md: {missing}"
