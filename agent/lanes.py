@@ -47,9 +47,15 @@ class Lane:
         with self._lock:
             self._jobs.put((lambda: fn(*args, **kwargs), loop, future))
             if not self._running:
+                try:
+                    threading.Thread(target=self._work, name=f"lane-{self.name}",
+                                     daemon=True).start()
+                except BaseException:
+                    # No thread (out of memory): this call fails, the next one tries again.
+                    while not self._jobs.empty():
+                        self._jobs.get_nowait()
+                    raise
                 self._running = True
-                threading.Thread(target=self._work, name=f"lane-{self.name}",
-                                 daemon=True).start()
         return await future
 
     @property

@@ -53,7 +53,7 @@ def install(out: str) -> None:
         else:
             collections.append((info["generation"], started[0], perf() - started[0]))
 
-    api.decode = decode  # before agent.process.inbox imports the name
+    api.decode = decode  # before agent.core.inbox imports the name
     gc.callbacks.append(collected)
     waited = [_schedstat_wait()]
     atexit.register(lambda: _write(out, wall, cpu, queued, collections, waited[0]))

@@ -285,3 +285,22 @@ def test_the_evse_session_survives_a_restart_within_the_boot(tmp_path: Path) -> 
     assert (restored.evse_session, restored.evse_id) == (None, "DE*PNX*E1*1")
     # published once, when EVerest starts: kept across reboots like the EVSE id
     assert restored.meter_public_key == "3059301306072A8648CE3D0201"
+
+
+def test_without_evse_the_running_session_is_saved_and_its_end_too(tmp_path: Path) -> None:
+    """The keeper writes a change of the running session's id alone (its display messages
+    outlive a restart by it), and writes its end."""
+    running = msgspec.structs.replace(FINISHED, status="Running")
+    state = MODEL.update(MODEL.update(State(), LinkChanged(up=True), 0.0), running, 10.0)
+
+    async def save(state: State) -> Snapshot:
+        keeper = SnapshotKeeper(str(tmp_path))
+        keeper.boot_id = "boot-a"
+        await _save(keeper, state, 11.0, 1000.0)
+        return msgspec.json.decode((tmp_path / SNAPSHOT_NAME).read_bytes(), type=Snapshot)
+
+    saved = asyncio.run(save(state))
+    assert (saved.session_id, saved.boot_id) == ("S1", "boot-a")
+    ended = MODEL.update(state, FINISHED, 12.0)
+    saved = asyncio.run(save(ended))
+    assert saved.session_id is None and saved.receipt is not None

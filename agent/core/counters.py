@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -26,8 +27,13 @@ NOT_QUOTED = frozenset({"session_cost", "tariff_message", "session_event", "set_
 
 def wall_clock_text(epoch: float) -> str:
     """RFC 3339 UTC time with milliseconds, for humans and the view's `updated_at`."""
-    return (datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            + f".{int(epoch % 1 * 1000):03d}Z")
+    return _second_text(int(epoch // 1)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _second_text(second: int) -> str:
+    # Every view is stamped: within a second the date and time are formatted once.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Rejection(msgspec.Struct, frozen=True):

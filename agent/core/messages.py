@@ -128,30 +128,30 @@ class MessageDesk:
 
     # ---- what each display shows -------------------------------------------------------
 
-    def show(self, panels: Sequence[Display], router: Router | None, now: float, wall: float,
+    def show(self, displays: Sequence[Display], router: Router | None, now: float, wall: float,
              fx: Effects) -> list[Display]:
         """Drop what expired or ended, then give each display the message it shows now; the
         displays whose state changed."""
-        if not self.board.messages and all(p.state.display_message is None for p in panels):
+        if not self.board.messages and all(p.state.display_message is None for p in displays):
             return []  # nothing kept, nothing shown: every message and tick goes through here
-        sessions = self.sessions(panels, router)
+        sessions = self.sessions(displays, router)
         board = tidy(self.board, wall, sessions)
         if board is not self.board:
             self.board = board
             self._dirty = True
         changed = []
-        for panel in panels:
-            shown = pick(self.board, display_of(panel.state), wall, now, self.settings.cycle_s)
-            if panel.apply(MessageShown(shown), now, fx):
-                changed.append(panel)
+        for display in displays:
+            shown = pick(self.board, display_of(display.state), wall, now, self.settings.cycle_s)
+            if display.apply(MessageShown(shown), now, fx):
+                changed.append(display)
         return changed
 
-    def sessions(self, panels: Sequence[Display], router: Router | None) -> Sessions:
+    def sessions(self, displays: Sequence[Display], router: Router | None) -> Sessions:
         """What runs where: every display's sessions, and the session each token started."""
-        running = frozenset(s for p in panels for s in display_of(p.state).sessions)
+        running = frozenset(s for p in displays for s in display_of(p.state).sessions)
         by_token: dict[int, str] = {}
         if router is not None:
-            by_module = {p.evse.module_id: p for p in panels if p.evse is not None}
+            by_module = {p.evse.module_id: p for p in displays if p.evse is not None}
             for token, module in router.tokens().items():
                 session = by_module[module].state.evse_session if module in by_module else None
                 if session is not None:

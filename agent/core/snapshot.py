@@ -131,9 +131,11 @@ def restored(model: DisplayModel, state: State, snapshot: Snapshot, boot_id: str
 
 
 def same_snapshot(a: Snapshot, b: Snapshot) -> bool:
+    """The two hold the same (a save of `a` over `b` would change nothing that counts)."""
     # The wall time of a receipt is derived anew at every save; it is not a change.
-    if (a.default_price, a.evse_session, a.evse_id, a.meter_public_key) != (
-            b.default_price, b.evse_session, b.evse_id, b.meter_public_key):
+    if (a.default_price, a.evse_session, a.evse_id, a.meter_public_key, a.session_id,
+            a.boot_id) != (b.default_price, b.evse_session, b.evse_id, b.meter_public_key,
+                           b.session_id, b.boot_id):
         return False
     if a.receipt is None or b.receipt is None:
         return a.receipt is b.receipt

@@ -159,15 +159,16 @@ class Station:
         """The pricing API answered the FetchRate for `keys` (the Rate is in the pricing)."""
         fx = Effects()
         if self.pricing_desk is not None and self.pricing_desk.rate_fetched(keys, now, fx):
+            fx.wake = True
+            self._show_messages(now, wall, fx)
             self._publish(wall, fx)
         return fx
 
-    def communication_checks(self, alive: bool = True) -> list[tuple[str, bytes]]:
-        """One communication check per API module (`alive` False: the stop's goodbye)."""
+    def communication_checks(self, alive: bool = True) -> list[tuple[ApiWatch, bytes]]:
+        """One communication check per API module, to publish on its `check_topic` (`alive`
+        False: the stop's goodbye); the shell counts in `checks_sent` those that went out."""
         payload = check_payload(alive)
-        for watch in self.watches:
-            watch.checks_sent += 1
-        return [(watch.check_topic, payload) for watch in self.watches]
+        return [(watch, payload) for watch in self.watches]
 
     # ---- the rules ---------------------------------------------------------------------
 

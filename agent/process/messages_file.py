@@ -4,6 +4,7 @@ off the loop in a lane of its own. What it holds is the core's (agent.core.messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING
@@ -21,12 +22,19 @@ FILE_NAME = "display-messages.json"
 
 
 class MessagesFile:
-    """Keeps the newest board on disk (nothing without a state directory)."""
+    """Keeps the newest board on disk (nothing without a state directory).
+
+    Writes are serialised as the snapshots' are: the stop's save waits for a write still in
+    flight from the cancelled writer task, then writes the newest board unless that write
+    already held it, so the last board requested is the one on disk.
+    """
 
     def __init__(self, state_dir: str) -> None:
         self.path = os.path.join(state_dir, FILE_NAME) if state_dir else None
         self._lane = Lane("messages")  # apart from the snapshots and the outputs
-        self._pending: Board | None = None
+        self._newest: Board | None = None  # the last board requested
+        self._written: Board | None = None  # the last board on disk
+        self._inflight: asyncio.Future[None] | None = None
         self._dirty = asyncio.Event()
 
     async def read(self) -> bytes | None:
@@ -43,7 +51,7 @@ class MessagesFile:
 
     def request(self, board: Board) -> None:
         """Have the writer save `board` (only the newest is written)."""
-        self._pending = board
+        self._newest = board
         self._dirty.set()
 
     async def keep(self) -> None:
@@ -53,13 +61,27 @@ class MessagesFile:
             await self.save()
 
     async def save(self) -> None:
-        """Write the pending board now (also at stop)."""
+        """Write the newest board now unless the disk has it (also at stop)."""
         self._dirty.clear()
-        board, self._pending = self._pending, None
-        if self.path is None or board is None:
+        previous = self._inflight
+        if previous is not None and not previous.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        board = self._newest
+        if self.path is None or board is None or board is self._written:
             return
+        inflight = asyncio.ensure_future(self._lane.call(_write, self.path,
+                                                         encode_board(board)))
+        self._inflight = inflight
+
+        def landed(done: asyncio.Future[None], board: Board = board) -> None:
+            # Also when the waiter was cancelled: the disk holds it all the same.
+            if not done.cancelled() and done.exception() is None:
+                self._written = board
+
+        inflight.add_done_callback(landed)
         try:
-            await self._lane.call(_write, self.path, encode_board(board))
+            await asyncio.shield(inflight)  # a stop's cancel leaves the write to finish
         except OSError as exc:
             log.warning("display messages: %s: %s", self.path, exc.strerror or exc)
 

@@ -138,7 +138,8 @@ class Agent(StatusWriter):
                  self.config.mqtt.port, len(self.workers) + len(self.stations))
 
     def stop(self) -> None:
-        """Ask run() to stop cleanly (a task still running STOP_LIMIT_S later is overdue)."""
+        """Ask run() to stop cleanly (a task still running watchdog.stop_limit_s later is
+        overdue)."""
         self._stop.set()
         self.crew.winding_down()
 
@@ -153,8 +154,8 @@ class Agent(StatusWriter):
         conn = self.link.conn
         if self.config.watchdog.stop_check_on_exit and conn is not None:
             # `false` ends EVerest's supervision for good (until EVerest restarts).
-            for topic, payload in self.station.communication_checks(alive=False):
-                conn.publish(topic, payload)
+            for watch, payload in self.station.communication_checks(alive=False):
+                conn.publish(watch.check_topic, payload)
         await asyncio.gather(*(w.flush(STOP_FLUSH_S) for w in self.workers))
         raise Stopped
 
@@ -211,7 +212,10 @@ class Agent(StatusWriter):
         """The broker connection came or went."""
         up = self.link.conn is not None
         if not up and self._stop.is_set():
-            return  # the stop closed it: EVerest did not go away
+            # The stop closed it: EVerest did not go away, no display says so; the last
+            # status still says the link is down.
+            self.station.connected = False
+            return
         if up:
             self._wake_check.set()  # the first check goes out at once
         self._carry_out(self.station.connection(up, self.loop.time(), time.time()))
@@ -264,8 +268,9 @@ class Agent(StatusWriter):
             # A stopping agent says nothing more: no `true` while the outputs are flushed.
             conn = self.link.conn if not self._stop.is_set() else None
             if conn is not None:
-                for topic, payload in self.station.communication_checks():
-                    conn.publish(topic, payload)
+                for watch, payload in self.station.communication_checks():
+                    if conn.publish(watch.check_topic, payload):
+                        watch.checks_sent += 1
             self._wake_check.clear()
             await wait_event(self._wake_check, interval)
 
