@@ -110,3 +110,9 @@ class _Nobody:
 
     def unnamed(self, module_id: str) -> bool:
         return False
+
+    def token(self, module_id: str) -> int | None:
+        return None
+
+    def waiting(self, module_id: str) -> bool:
+        return False

@@ -77,6 +77,14 @@ class Inbox:
         """The EVSE runs a session no event named (held by its display state)."""
         return self._by_module[module_id].state.unnamed_session
 
+    def token(self, module_id: str) -> int | None:
+        """The hashed token of the EVSE's running session (held by its display state)."""
+        return self._by_module[module_id].state.session_token
+
+    def waiting(self, module_id: str) -> bool:
+        """The EVSE's session waits for a driver (held by its display state)."""
+        return self._by_module[module_id].state.awaiting_authorization
+
     def _accept(self, counters: Counters, name: str, payload: bytes, now: float, wall: float,
                 decoder: Callable[[str, bytes], object]) -> object | None:
         """The decoded message, or None (cleared, oversized or invalid: counted, logged)."""

@@ -33,7 +33,7 @@ from agent.model.display_messages import (
     set_messages,
     tidy,
 )
-from agent.model.routing import Router, token_key
+from agent.model.routing import token_key
 from agent.model.state import MessageShown
 from agent.model.text import preferences
 from agent.settings.config import Config, DisplayMessagesConfig
@@ -128,13 +128,13 @@ class MessageDesk:
 
     # ---- what each display shows -------------------------------------------------------
 
-    def show(self, displays: Sequence[Display], router: Router | None, now: float, wall: float,
+    def show(self, displays: Sequence[Display], now: float, wall: float,
              fx: Effects) -> list[Display]:
         """Drop what expired or ended, then give each display the message it shows now; the
         displays whose state changed."""
         if not self.board.messages and all(p.state.display_message is None for p in displays):
             return []  # nothing kept, nothing shown: every message and tick goes through here
-        sessions = self.sessions(displays, router)
+        sessions = self.sessions(displays)
         board = tidy(self.board, wall, sessions)
         if board is not self.board:
             self.board = board
@@ -146,16 +146,13 @@ class MessageDesk:
                 changed.append(display)
         return changed
 
-    def sessions(self, displays: Sequence[Display], router: Router | None) -> Sessions:
-        """What runs where: every display's sessions, and the session each token started."""
+    @staticmethod
+    def sessions(displays: Sequence[Display]) -> Sessions:
+        """What runs where: every display's sessions, and the session each token started (as
+        each EVSE's display state holds them)."""
         running = frozenset(s for p in displays for s in display_of(p.state).sessions)
-        by_token: dict[int, str] = {}
-        if router is not None:
-            by_module = {p.evse.module_id: p for p in displays if p.evse is not None}
-            for token, module in router.tokens().items():
-                session = by_module[module].state.evse_session if module in by_module else None
-                if session is not None:
-                    by_token[token] = session
+        by_token = {p.state.session_token: p.state.evse_session for p in displays
+                    if p.state.session_token is not None and p.state.evse_session is not None}
         return Sessions(running, by_token)
 
     def status(self, now: float, wall: float, connected: bool) -> dict[str, object]:

@@ -212,8 +212,7 @@ class Station:
                     self._heartbeat(desk.watch, beat, now, wall, fx)
                 self._publish(wall, fx)
                 return
-            reply = desk.request(name, payload, now, wall,
-                                 desk.sessions(self.displays, self.inbox.router))
+            reply = desk.request(name, payload, now, wall, desk.sessions(self.displays))
             if reply is not None:
                 fx.publish.append(reply)
             self._show_messages(now, wall, fx)
@@ -224,7 +223,7 @@ class Station:
         """Give each display the backend message it shows now (the desk decides)."""
         if self.desk is None:
             return
-        if self.desk.show(self.displays, self.inbox.router, now, wall, fx):
+        if self.desk.show(self.displays, now, wall, fx):
             fx.wake = True
         fx.board = self.desk.take_changed() or fx.board
 

@@ -23,7 +23,8 @@ from agent.everest.evse_manager import (
 )
 from agent.everest.session_cost import SessionCost
 from agent.model.livecost import LiveBase, live_total, phase_of, track_idle_since
-from agent.model.state import NO_LIVE, NO_SESSION, DisplayConfig, State
+from agent.model.routing import token_key
+from agent.model.state import NO_EVSE_SESSION, NO_LIVE, NO_SESSION, DisplayConfig, State
 from agent.model.view import SignedMeter
 
 EvseEvent = SessionEvent | SessionInfo | EvseId | MeterPublicKey
@@ -82,7 +83,7 @@ class EvseRules:
                 # an older session's, late. The next session_info tells whether one is still on;
                 # a session this names that is on screen awaits its final cost.
                 return self._await_final(state, event.uuid, now)
-            state = replace(state, evse_session=None, **NO_LIVE)
+            state = replace(state, **NO_EVSE_SESSION, **NO_LIVE)
             return self._await_final(state, event.uuid, now)
         if event.uuid != state.evse_session:
             session = state.session
@@ -92,7 +93,15 @@ class EvseRules:
                 # went here by a guess, that session) leaves the screen.
                 state = replace(state, **NO_SESSION)
             live = NO_LIVE if not state.unnamed_session else {}
-            state = replace(state, evse_session=event.uuid, **live)
+            # A new session: the old token is gone; it waits for a driver until one authorizes.
+            state = replace(state, evse_session=event.uuid, session_token=None,
+                            awaiting_authorization=True, **live)
+        token = event.token
+        if token is not None:
+            state = replace(state, session_token=token_key(token.value))
+        if state.awaiting_authorization and (token is not None
+                                             or event.event == "TransactionStarted"):
+            state = replace(state, awaiting_authorization=False)
         state = _with_signed(state, event)
         state = self._seen(state, now)
         if event.event == "TransactionFinished":
@@ -121,7 +130,7 @@ class EvseRules:
         if info.state == "Unplugged":  # the car is gone: its SessionFinished was missed
             uuid = state.evse_session
             assert uuid is not None
-            state = msgspec.structs.replace(state, evse_session=None, **NO_LIVE)
+            state = msgspec.structs.replace(state, **NO_EVSE_SESSION, **NO_LIVE)
             return self._await_final(state, uuid, now)
         base = state.live_base
         session = state.session

@@ -15,10 +15,12 @@ Rules:
 - tariff_message with identifier_type IdToken or none: to the EVSEs whose running session carries
   that token (SessionStarted / TransactionStarted id_tag, compared case-insensitively), else to
   every EVSE without a running session (the user who just authorized is at one of them).
-- Which session runs on an EVSE, and whether one runs that no event named, is not decided
-  here: the EVSE's display state owns that fact (`State.evse_session`, `unnamed_session`), and
-  the router asks it through `EvseSessions`. Each event and session_info reaches the router
-  before the display applies it, so the router sees the session it changes.
+- Which session runs on an EVSE, whether one runs that no event named, the token that
+  authorized it and whether it waits for a driver are not decided here: the EVSE's display
+  state owns those facts (`State.evse_session`, `unnamed_session`, `session_token`,
+  `awaiting_authorization`: agent.model.evse), and the router asks it through `EvseSessions`.
+  Each event and session_info reaches the router before the display applies it, so the router
+  sees the session it changes.
 - Events are sent once (QoS 0): a SessionStarted can be missed (broker down, agent restarted
   without state). An EVSE whose session_info says a session is on while no event named it has
   an unnamed session. A cost of a session no EVSE's events named goes to the one EVSE with an
@@ -54,6 +56,12 @@ class EvseSessions(Protocol):
     def unnamed(self, module_id: str) -> bool:
         """Its session_info says a session is on that no event named (the start was missed)."""
 
+    def token(self, module_id: str) -> int | None:
+        """The salted hash of the token that authorized its running session, if any."""
+
+    def waiting(self, module_id: str) -> bool:
+        """Its session started without a token and has no transaction yet (plug, then swipe)."""
+
 
 class Router:
     """Routes session cost consumer messages to EVSEs by module id, learning from session events."""
@@ -69,12 +77,6 @@ class Router:
         self._owner: OrderedDict[str, str] = OrderedDict()  # session id -> module id
         self._held: OrderedDict[str, list[Held]] = OrderedDict()
         self._held_since: dict[str, float] = {}
-        # module id -> the token of its running session, as a salted hash: the driver's
-        # RFID UID is compared, never kept.
-        self._token: dict[str, int] = {}
-        # Modules whose session started without a token and has no transaction yet: the car is
-        # plugged in and waits for the driver to authorize (plug first, then swipe).
-        self._waiting: set[str] = set()
         self._given_up: list[str] = []
         self._reported: OrderedDict[str, None] = OrderedDict()
         # Modules whose unnamed session ended (its final cost may still come: it is theirs).
@@ -121,20 +123,6 @@ class Router:
         late = self._correct(module_id, sid, event.event != "SessionFinished")
         self._unnamed_ended.discard(module_id)
         self._remember(sid, module_id)
-        running = self.sessions.running(module_id)  # before this event
-        if event.event == "SessionFinished":
-            if running == sid:
-                self._token.pop(module_id, None)
-                self._waiting.discard(module_id)
-        else:
-            if running != sid:
-                self._token.pop(module_id, None)  # a new session: the old token is gone
-                self._waiting.add(module_id)
-            token = event.token
-            if token is not None:
-                self._token[module_id] = _token_key(token.value)
-            if token is not None or event.event == "TransactionStarted":
-                self._waiting.discard(module_id)
         self._held_since.pop(sid, None)
         return [*late, *self._held.pop(sid, [])]
 
@@ -143,10 +131,6 @@ class Router:
         if info.state not in SESSION_STATES:
             if self.sessions.unnamed(module_id):  # before this info
                 self._unnamed_ended.add(module_id)
-            if info.state == "Unplugged" and self.sessions.running(module_id) is not None:
-                # The car is gone: whatever ran there is over (its SessionFinished was missed).
-                self._token.pop(module_id, None)
-                self._waiting.discard(module_id)
         elif self.sessions.running(module_id) is None:
             self._unnamed_ended.discard(module_id)
             if not self.sessions.unnamed(module_id):
@@ -158,10 +142,6 @@ class Router:
     def session_cost(self, msg: SessionCost, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when it is held until an event names it."""
         return self._by_session(msg.session_id, msg, now)
-
-    def tokens(self) -> dict[int, str]:
-        """The salted hash of each running session's token -> its module id."""
-        return {token: module for module, token in self._token.items()}
 
     def tariff(self, msg: TariffMessage, now: float = 0.0) -> tuple[str, ...]:
         """The module ids to apply `msg` to; empty when held (session tariff) or nobody fits."""
@@ -175,13 +155,13 @@ class Router:
             return self._by_session(key, msg, now) if key is not UNSET else ()
         if msg.identifier_id is not UNSET:
             token = _token_key(msg.identifier_id)
-            holders = tuple(m for m in self.module_ids if self._token.get(m) == token)
+            holders = tuple(m for m in self.module_ids if self.sessions.token(m) == token)
             if holders:
                 return holders
         # Every EVSE without a running transaction: a free one, or one whose car is plugged in
         # and waits for the driver who just authorized (plug first, then swipe).
         return tuple(m for m in self.module_ids
-                     if self.sessions.running(m) is None or m in self._waiting)
+                     if self.sessions.running(m) is None or self.sessions.waiting(m))
 
     # ---- internals -------------------------------------------------------------------------
 

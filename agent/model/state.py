@@ -121,8 +121,12 @@ class State(Record):
     # The signed meter values of session `signed_session` (its transaction's start and end).
     signed_session: str | None = None
     signed: SignedMeter | None = None
-    # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished).
+    # EVerest's uuid of the session running on the EVSE (SessionStarted..SessionFinished),
+    # the token that authorized it as a salted hash (never the token: compared, not kept),
+    # and whether it waits for a driver to authorize (plugged in first, no token yet).
     evse_session: str | None = None
+    session_token: int | None = None
+    awaiting_authorization: bool = False
     # Newest session_info of that session, when it came, and since when the EVSE is idle;
     # `live_on`: it says a session is on (EVerest's session states).
     live: SessionInfo | None = None
@@ -167,3 +171,6 @@ NO_SESSION: Final[dict[str, object]] = {
     "final_wait_until": None, "pending_text": None, "signed_session": None, "signed": None}
 NO_LIVE: Final[dict[str, object]] = {"live": None, "live_on": False, "live_at": None,
                                      "idle_since": None, "live_base": None}
+# What the end of the session on the EVSE resets (its SessionFinished, or the car unplugged).
+NO_EVSE_SESSION: Final[dict[str, object]] = {"evse_session": None, "session_token": None,
+                                             "awaiting_authorization": False}
