@@ -94,3 +94,36 @@ def _deliver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], resul
     # The loop may be closed: the agent stopped while this call was stuck.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(settle)
+
+
+class FileKeeper:
+    """The one writer of a file in its own lane: each write starts after the one before has
+    landed (also when that one's waiter was cancelled: its thread goes on), so the last write
+    asked for is the last to land; what landed is remembered."""
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self._inflight: asyncio.Future[None] | None = None
+
+    async def settled(self) -> None:
+        """Wait for the write in flight, if any (its outcome is its own waiter's business)."""
+        previous = self._inflight
+        if previous is not None and not previous.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+
+    async def write(self, fn: Callable[..., None], *args: Any,
+                    landed: Callable[[], None]) -> None:
+        """Run `fn(*args)` in the lane after the write before it; `landed()` once it has
+        (even when this waiter was cancelled: the disk holds it all the same). A stop's cancel
+        leaves the write to finish; its errors reach the waiter."""
+        await self.settled()
+        inflight = asyncio.ensure_future(self.lane.call(fn, *args))
+        self._inflight = inflight
+
+        def done(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                landed()
+
+        inflight.add_done_callback(done)
+        await asyncio.shield(inflight)

@@ -4,14 +4,13 @@ off the loop in a lane of its own. What it holds is the core's (agent.core.messa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING
 
 from agent.atomic import write_atomic
 from agent.core.messages import encode_board
-from agent.lanes import Lane
+from agent.lanes import FileKeeper, Lane
 
 if TYPE_CHECKING:
     from agent.model.display_messages import Board
@@ -34,7 +33,7 @@ class MessagesFile:
         self._lane = Lane("messages")  # apart from the snapshots and the outputs
         self._newest: Board | None = None  # the last board requested
         self._written: Board | None = None  # the last board on disk
-        self._inflight: asyncio.Future[None] | None = None
+        self._writer = FileKeeper(self._lane)
         self._dirty = asyncio.Event()
 
     async def read(self) -> bytes | None:
@@ -63,25 +62,15 @@ class MessagesFile:
     async def save(self) -> None:
         """Write the newest board now unless the disk has it (also at stop)."""
         self._dirty.clear()
-        previous = self._inflight
-        if previous is not None and not previous.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(previous)
+        await self._writer.settled()
         board = self._newest
         if self.path is None or board is None or board is self._written:
             return
-        inflight = asyncio.ensure_future(self._lane.call(_write, self.path,
-                                                         encode_board(board)))
-        self._inflight = inflight
 
-        def landed(done: asyncio.Future[None], board: Board = board) -> None:
-            # Also when the waiter was cancelled: the disk holds it all the same.
-            if not done.cancelled() and done.exception() is None:
-                self._written = board
-
-        inflight.add_done_callback(landed)
+        def landed(board: Board = board) -> None:
+            self._written = board
         try:
-            await asyncio.shield(inflight)  # a stop's cancel leaves the write to finish
+            await self._writer.write(_write, self.path, encode_board(board), landed=landed)
         except OSError as exc:
             log.warning("display messages: %s: %s", self.path, exc.strerror or exc)
 

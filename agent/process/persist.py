@@ -4,7 +4,6 @@ What it holds, and how a restarted core takes it back, is agent.core.snapshot's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
@@ -19,7 +18,7 @@ from agent.core.snapshot import (
     same_snapshot,
     snapshot_of,
 )
-from agent.lanes import Lane
+from agent.lanes import FileKeeper, Lane
 from agent.model.state import State
 
 log = logging.getLogger(__name__)
@@ -66,9 +65,8 @@ class SnapshotKeeper:
         self._pending: tuple[State, float, float] | None = None
         self._wake = asyncio.Event()
         self._closing = False
-        # The write thread in flight: a cancelled save leaves it running, so the next save
-        # waits for it and can never be overtaken by it.
-        self._inflight: asyncio.Future[None] | None = None
+        # A cancelled save leaves its write running: the next one waits for it.
+        self._writer = FileKeeper(self._lane)
 
     def request(self, state: State, now_mono: float, now_wall: float) -> None:
         """Have the writer save `state` (only the newest requested state is written)."""
@@ -94,29 +92,18 @@ class SnapshotKeeper:
     async def _save(self, state: State, now_mono: float, now_wall: float) -> None:
         if not self.state_dir:
             return
-        # First the write in flight (a cancelled save leaves its thread running): only then is
-        # `saved` what the disk will hold, and the newest request the last write to land.
-        previous = self._inflight
-        if previous is not None and not previous.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(previous)
+        # First the write in flight: only then is `saved` what the disk will hold.
+        await self._writer.settled()
         snapshot = snapshot_of(state, now_mono, now_wall, self.boot_id)
         if same_snapshot(snapshot, self.saved):
             return
         path = os.path.join(self.state_dir, self.name)
-        inflight = asyncio.ensure_future(
-            self._lane.call(_write_private, path, encode_snapshot(snapshot)))
-        self._inflight = inflight
 
-        def landed(done: asyncio.Future[None], snapshot: Snapshot = snapshot) -> None:
-            # Also when this save's waiter was cancelled: the disk holds it all the same.
-            if not done.cancelled() and done.exception() is None:
-                self.saved = snapshot
-
-        inflight.add_done_callback(landed)
+        def landed(snapshot: Snapshot = snapshot) -> None:
+            self.saved = snapshot
         try:
-            # Shielded: a write in flight finishes even when the stop cancels its waiter.
-            await asyncio.shield(inflight)
+            await self._writer.write(_write_private, path, encode_snapshot(snapshot),
+                                     landed=landed)
         except OSError as exc:
             log.warning("state file %s: %s", path, exc)
 
