@@ -9,6 +9,7 @@ column is the model's part alone; this adds what the core does around it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -35,6 +36,7 @@ def measure(messages: int) -> tuple[float, float]:
     costs = [payloads.session_cost(total=100000 + 37 * i, energy_wh=20000 + i)
              for i in range(256)]
     core, loads, count = [], [], 0
+    gc.disable()  # as timeit and bench/decode.py: the collector's pauses are not the path's
     for _ in range(5):
         start = time.perf_counter()
         for i in range(messages):
@@ -47,6 +49,7 @@ def measure(messages: int) -> tuple[float, float]:
         for i in range(messages):
             json.loads(costs[i % 256])
         loads.append((time.perf_counter() - start) / messages * 1e6)
+    gc.enable()
     return statistics.median(core), statistics.median(loads)
 
 
