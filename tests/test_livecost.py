@@ -20,9 +20,9 @@ from agent.model.livecost import (
     Phase,
     live_total,
     phase_of,
-    round_half_up,
     track_idle_since,
 )
+from agent.model.money import round_half_up
 
 T0_AT = 1000.0  # monotonic seconds when the session_cost arrived
 

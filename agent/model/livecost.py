@@ -4,8 +4,8 @@ live_total = T0 + energy_price x (E - E0)/1000 + time_price x charging_s/3600
                  + idle_price x billable_idle_s/3600
 
 T0 is the backend's total when the session_cost arrived at monotonic time t0 with the EVSE's
-energy at E0 Wh. Everything is exact (Fraction, in major currency units); `round_half_up` makes
-the display value. Pure: no clock, no I/O; times are monotonic seconds passed in by the caller.
+energy at E0 Wh. Everything is exact (Fraction, in major currency units);
+`money.round_half_up` makes the display value. Pure: no clock, no I/O; times are monotonic seconds passed in by the caller.
 
 Which EVSE states count as what (take `state` from session_info: EVerest publishes it on every
 session event too, so events need no separate mapping):
@@ -24,7 +24,6 @@ estimate if charging resumes; `next_period` price changes are not applied.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
@@ -139,10 +138,3 @@ def live_total(base: LiveBase, energy_wh: int, now: float, phase: Phase,
         billable_from = max(start, idle_from + base.grace_s)
         total += base.idle_per_hour * max(_ZERO, end - billable_from) / 3600
     return total
-
-
-def round_half_up(amount: Fraction, digits: int) -> Decimal:
-    """`amount` rounded to `digits` decimals, halves away from zero (as Decimal ROUND_HALF_UP)."""
-    scaled = amount * 10**digits
-    magnitude = (2 * abs(scaled.numerator) + scaled.denominator) // (2 * scaled.denominator)
-    return Decimal(magnitude if scaled >= 0 else -magnitude).scaleb(-digits)

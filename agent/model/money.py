@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from agent.model.currencies import minor_unit
 from agent.structs import Settings
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 # Unit prices (per kWh, per hour) keep up to this many digits: 0.3950 EUR/kWh is a real tariff.
 UNIT_PRICE_DIGITS = 4
@@ -84,3 +88,10 @@ def format_decimal(amount: Decimal, code: str | None, fmt: MoneyFormat = DEFAULT
 def to_decimal(value: int, decimals: int) -> Decimal:
     """The exact amount `value * 10**-decimals`."""
     return Decimal(value).scaleb(-decimals)
+
+
+def round_half_up(amount: Fraction, digits: int) -> Decimal:
+    """`amount` rounded to `digits` decimals, halves away from zero (as Decimal ROUND_HALF_UP)."""
+    scaled = amount * 10**digits
+    magnitude = (2 * abs(scaled.numerator) + scaled.denominator) // (2 * scaled.denominator)
+    return Decimal(magnitude if scaled >= 0 else -magnitude).scaleb(-digits)

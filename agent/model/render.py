@@ -18,7 +18,7 @@ from agent.everest.session_cost import (
     SessionCost,
 )
 from agent.model.currencies import amount_decimals, minor_unit
-from agent.model.money import format_amount, format_unit_price
+from agent.model.money import format_amount, format_unit_price, round_half_up
 from agent.model.payment import payment_url
 from agent.model.text import Chosen, choose, preferences
 from agent.model.view import Live, LiveTotal, NextPeriod, Screen, Total, View
@@ -99,10 +99,10 @@ class Renderer:
         amount = self._live_amount(state)
         if amount is None:
             return None
-        value = _half_up(amount * 10**total.decimals)
+        value = int(round_half_up(amount, total.decimals).scaleb(total.decimals))
         # The text is rounded once, from the exact amount, to the currency's minor unit.
         digits = minor_unit(total.currency)
-        shown = _half_up(amount * 10**digits)
+        shown = int(round_half_up(amount, digits).scaleb(digits))
         text: str = self._amount(shown, digits, total.currency)
         return LiveTotal(value=value, decimals=total.decimals, currency=total.currency,
                          text=self.config.estimate_prefix + text)
@@ -180,9 +180,3 @@ def _components(components: Sequence[ChargingPriceComponent | None] | msgspec.Un
     if components is UNSET:
         return ()
     return tuple(c for c in components if c is not None)
-
-
-def _half_up(amount: Fraction) -> int:
-    """`amount` rounded to a whole number, halves away from zero (as livecost.round_half_up)."""
-    magnitude = (2 * abs(amount.numerator) + amount.denominator) // (2 * amount.denominator)
-    return magnitude if amount >= 0 else -magnitude
