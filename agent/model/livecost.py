@@ -5,7 +5,8 @@ live_total = T0 + energy_price x (E - E0)/1000 + time_price x charging_s/3600
 
 T0 is the backend's total when the session_cost arrived at monotonic time t0 with the EVSE's
 energy at E0 Wh. Everything is exact (Fraction, in major currency units);
-`money.round_half_up` makes the display value. Pure: no clock, no I/O; times are monotonic seconds passed in by the caller.
+`money.round_half_up` makes the display value. Pure: no clock, no I/O; times are monotonic
+seconds passed in by the caller.
 
 Which EVSE states count as what (take `state` from session_info: EVerest publishes it on every
 session event too, so events need no separate mapping):
