@@ -118,21 +118,21 @@ class Replay:
         self._now = max(self._now, START + (wall - self.wall0))
         return self._now
 
-    def changes(self) -> Iterator[tuple[float, int | None, Effects]]:
-        """(wall time, display, effects) for every input that changed a view, in order."""
+    def changes(self) -> Iterator[tuple[float, Effects]]:
+        """(wall time, effects) of every input, in order."""
         wall0 = self.wall0
         # The agent is connected when the capture starts: its first screens are those.
         start = self.core.restore({}, "", None, START, wall0)
         connected = self.core.connection(True, START, wall0)
         start.views = list({key: view for key, view in start.views + connected.views}.items())
-        yield wall0, None, start
+        yield wall0, start
         for record in self.records:
             now = self._clock(record.wall)
             yield from self._ticks_until(now)
-            yield record.wall, None, self.core.receive(record.topic, record.payload, now,
+            yield record.wall, self.core.receive(record.topic, record.payload, now,
                                                        record.wall)
 
-    def _ticks_until(self, now: float) -> Iterator[tuple[float, int | None, Effects]]:
+    def _ticks_until(self, now: float) -> Iterator[tuple[float, Effects]]:
         """Time passing up to `now`: each deadline on the way, as the agent's clock has it."""
         last = None
         while True:
@@ -142,20 +142,20 @@ class Replay:
                 return
             last = deadline
             wall = self.wall0 + (deadline - START)
-            yield wall, None, self.core.tick(deadline, wall)
+            yield wall, self.core.tick(deadline, wall)
 
 
 def run(config: Config, capture: TextIO, out: TextIO, errors: TextIO, as_json: bool = False,
         evse: int | None = None) -> int:
     """Print each display's screens as they changed; 0, or 1 when no line could be read."""
     records, bad = read_capture(capture, errors)
-    keys = [d.key for d in Station(config, START).displays]
-    if evse is not None and evse not in keys:
+    ids = [e.id for e in config.evse]
+    if evse is not None and evse not in ids:
         print(f"replay: --evse {evse}: the config has no such [[evse]] (has "
-              f"{', '.join(str(k) for k in keys if k is not None) or 'none'})", file=errors)
+              f"{', '.join(map(str, ids)) or 'none'})", file=errors)
         return 2
     shown = 0
-    for wall, _, fx in Replay(config, records).changes():
+    for wall, fx in Replay(config, records).changes():
         for key, view in fx.views:
             if evse is not None and key != evse:
                 continue

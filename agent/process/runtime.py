@@ -102,8 +102,8 @@ class Agent(StatusWriter):
         snapshots = {key: await panel.keeper.load() for key, panel in self.panels.items()}
         boot_id = next(iter(self.panels.values())).keeper.boot_id
         messages = await self.messages_file.read() if self.messages_file is not None else None
-        self._carry_out(self.station.restore(snapshots, boot_id, messages, self.loop.time(),
-                                             time.time()))
+        now, wall = self.loop.time(), time.time()
+        self._carry_out(self.station.restore(snapshots, boot_id, messages, now, wall), now, wall)
         await self.crew.run(self._start)
         await self._shutdown()
         return 1 if self.failed else 0
@@ -206,7 +206,8 @@ class Agent(StatusWriter):
 
     def _receive(self, topic: str, payload: bytes, now: float) -> None:
         """One message from the broker."""
-        self._carry_out(self.station.receive(topic, payload, now, time.time()))
+        wall = time.time()
+        self._carry_out(self.station.receive(topic, payload, now, wall), now, wall)
 
     def _link_event(self) -> None:
         """The broker connection came or went."""
@@ -218,9 +219,10 @@ class Agent(StatusWriter):
             return
         if up:
             self._wake_check.set()  # the first check goes out at once
-        self._carry_out(self.station.connection(up, self.loop.time(), time.time()))
+        now, wall = self.loop.time(), time.time()
+        self._carry_out(self.station.connection(up, now, wall), now, wall)
 
-    def _carry_out(self, fx: Effects) -> None:
+    def _carry_out(self, fx: Effects, now: float, wall: float) -> None:
         """Do what the core asked for; nothing here decides anything about the station."""
         for key, view in fx.views:
             self.panels[key].show(view)
@@ -229,8 +231,7 @@ class Agent(StatusWriter):
             if conn is not None:
                 for topic, payload in fx.publish:
                     conn.publish(topic, payload)
-        if fx.saves:
-            now, wall = self.loop.time(), time.time()
+        if fx.saves:  # at the input's times: a receipt's end is told by both clocks
             for key, state in fx.saves:
                 self.panels[key].keeper.request(state, now, wall)
         if fx.board is not None and self.messages_file is not None:
@@ -253,12 +254,8 @@ class Agent(StatusWriter):
     async def _fetched(self, fetch: FetchRate) -> None:
         assert self.pricing is not None
         if await self.pricing.authorize(fetch.tag_id, fetch.evse_id, fetch.keys):
-            self._carry_out(self.station.rate_fetched(fetch.keys, self.loop.time(),
-                                                      time.time()))
-
-    def link_up(self) -> bool:
-        """The station's EVerest link, as the core decides it."""
-        return self.station.link_up
+            now, wall = self.loop.time(), time.time()
+            self._carry_out(self.station.rate_fetched(fetch.keys, now, wall), now, wall)
 
     # ---- timers (all on the loop's monotonic clock) ------------------------------------
 
@@ -280,7 +277,8 @@ class Agent(StatusWriter):
             self._wake_clock.clear()
             timeout = max(0.0, deadline - self.loop.time()) if deadline is not None else None
             await wait_event(self._wake_clock, timeout)
-            self._carry_out(self.station.tick(self.loop.time(), time.time()))
+            now, wall = self.loop.time(), time.time()
+            self._carry_out(self.station.tick(now, wall), now, wall)
 
     async def _sd_watchdog(self, interval: float) -> None:
         # A failed task cancels this one with the rest: systemd's watchdog is then starved.

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -34,8 +34,6 @@ class StatusWriter:
     link: BrokerLink
     workers: list[OutputWorker]
     stations: Sequence[StationOutput]
-    # The station's EVerest link, as the core decides it (Agent.link_up).
-    link_up: Callable[[], bool]
     # Its own thread: a stalled disk or output never delays the status, nor the status them.
     status_lane: Lane
 
